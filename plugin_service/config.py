@@ -1,0 +1,81 @@
+"""Service settings, read once from the environment (``PLUGIN_SERVICE_*``).
+
+Settings are an immutable msgspec struct passed explicitly to whoever needs
+them; nothing reads ``os.environ`` after start-up.  Immich's own variable names
+(``MACHINE_LEARNING_MODEL_TTL``, ``MACHINE_LEARNING_REQUEST_THREADS``,
+``HF_ENDPOINT``) are honoured as fallbacks so an existing ML container's
+environment keeps meaning the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import msgspec
+
+ENV_PREFIX = "PLUGIN_SERVICE_"
+
+
+def _default_model_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "plugin-service" / "models")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 3003
+    # Model store
+    model_dir: str = msgspec.field(default_factory=_default_model_dir)
+    offline: bool = False
+    hf_endpoint: str = "https://huggingface.co"
+    modelscope_endpoint: str = "https://www.modelscope.cn"
+    download_timeout_s: float = 60.0
+    # Model cache: Immich unloads after MACHINE_LEARNING_MODEL_TTL seconds idle (0 = never).
+    model_ttl_s: float = 300.0
+    # Comma-separated "task:type:modelName" entries loaded at start-up.
+    preload: str = ""
+    # Inference concurrency
+    request_threads: int = 0  # 0 = number of CPUs
+    ort_intra_op_threads: int = 0  # 0 = onnxruntime default
+    ort_inter_op_threads: int = 1
+    ort_providers: str = ""  # e.g. "CUDAExecutionProvider,CPUExecutionProvider"; empty = best available
+    # Input limits
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_image_pixels: int = 100_000_000
+    # OCR
+    ocr_default_model: str = "PP-OCRv5_mobile"
+    # Logging
+    log_level: str = "INFO"
+
+    @property
+    def effective_request_threads(self) -> int:
+        return self.request_threads or max(os.cpu_count() or 1, 1)
+
+
+# Immich ML variable names that mean the same thing as ours.
+_IMMICH_FALLBACKS = {
+    "model_ttl_s": "MACHINE_LEARNING_MODEL_TTL",
+    "request_threads": "MACHINE_LEARNING_REQUEST_THREADS",
+    "hf_endpoint": "HF_ENDPOINT",
+    "port": "IMMICH_PORT",
+}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from ``env`` (default: the process environment) plus overrides."""
+    env = os.environ if env is None else env
+    raw: dict[str, object] = {}
+    for name in Settings.__struct_fields__:
+        value = env.get(ENV_PREFIX + name.upper())
+        if value is None and name in _IMMICH_FALLBACKS:
+            value = env.get(_IMMICH_FALLBACKS[name])
+        if value is not None:
+            raw[name] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        # strict=False lets "3003" become 3003 and "true" become True.
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid configuration: {exc}") from exc

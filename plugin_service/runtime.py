@@ -1,0 +1,140 @@
+"""Loaded models and the threads that run them.
+
+``ModelCache`` is the one explicit registry of loaded models in the process:
+engines are loaded once under a per-key lock, reused across requests, and
+unloaded after ``ttl_s`` seconds without use (Immich's
+``MACHINE_LEARNING_MODEL_TTL``) so an idle service gives its memory back.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded (missing files, bad checksum, broken graph)."""
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    value: Any = None
+    last_used: float = 0.0
+    load_seconds: float = 0.0
+
+
+class ModelCache:
+    def __init__(self, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic):
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._slots: dict[Hashable, _Slot] = {}
+        self._slots_lock = threading.Lock()
+
+    def get(self, key: Hashable, loader: Callable[[], Any]) -> Any:
+        """Return the model under ``key``, loading it with ``loader`` on first use.
+
+        Concurrent callers for the same key wait for one load; different keys
+        load in parallel.  A failed load is retried once (a half-written cache
+        file or a transient download error should not need a restart), then
+        raised as ``ModelLoadError``.
+        """
+        with self._slots_lock:
+            slot = self._slots.setdefault(key, _Slot())
+        with slot.lock:
+            if slot.value is None:
+                started = time.perf_counter()
+                slot.value = _load_with_retry(key, loader)
+                slot.load_seconds = time.perf_counter() - started
+                log.info("loaded model %s in %.2fs", key, slot.load_seconds)
+            slot.last_used = self._clock()
+            return slot.value
+
+    def loaded(self) -> dict[Hashable, float]:
+        """Keys of loaded models with their load time in seconds."""
+        with self._slots_lock:
+            return {k: s.load_seconds for k, s in self._slots.items() if s.value is not None}
+
+    def evict_idle(self) -> list[Hashable]:
+        """Unload models unused for ``ttl_s`` seconds; returns the evicted keys."""
+        if self.ttl_s <= 0:
+            return []
+        now = self._clock()
+        evicted = []
+        with self._slots_lock:
+            slots = list(self._slots.items())
+        for key, slot in slots:
+            # Never block a request that is loading or using the model.
+            if slot.value is not None and now - slot.last_used >= self.ttl_s and slot.lock.acquire(blocking=False):
+                try:
+                    if now - slot.last_used >= self.ttl_s:
+                        slot.value = None
+                        evicted.append(key)
+                finally:
+                    slot.lock.release()
+        if evicted:
+            gc.collect()
+            log.info("unloaded idle models %s", evicted)
+        return evicted
+
+    def clear(self) -> list[Hashable]:
+        """Unload every model now (MT Photos ``/restart_v2``, tests)."""
+        with self._slots_lock:
+            slots = list(self._slots.items())
+            self._slots = {}
+        cleared = [k for k, s in slots if s.value is not None]
+        for _, slot in slots:
+            with slot.lock:
+                slot.value = None
+        gc.collect()
+        return cleared
+
+
+def _load_with_retry(key: Hashable, loader: Callable[[], Any]) -> Any:
+    try:
+        return loader()
+    except ModelLoadError:
+        raise
+    except Exception as first:  # noqa: BLE001 - any loader failure is retried once
+        log.warning("loading %s failed (%s); retrying once", key, first)
+        try:
+            return loader()
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"Failed to load model '{_key_name(key)}': {exc}") from exc
+
+
+def _key_name(key: Hashable) -> str:
+    return "/".join(str(p) for p in key) if isinstance(key, tuple) else str(key)
+
+
+def ort_providers(requested: str = "") -> list[str]:
+    """onnxruntime execution providers: the requested ones that exist, else CUDA if present, then CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if requested:
+        wanted = [p.strip() for p in requested.split(",") if p.strip()]
+        chosen = [p for p in wanted if p in available]
+        return chosen or ["CPUExecutionProvider"]
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+def ort_session(path: str | os.PathLike[str], *, intra_op_threads: int = 0, inter_op_threads: int = 1, providers: str = ""):
+    """An onnxruntime session with the service's thread and provider settings."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = inter_op_threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=ort_providers(providers))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
+        raise ModelLoadError(f"cannot load ONNX model {path}: {exc}") from exc

@@ -1,0 +1,84 @@
+"""What the model store can provide: model names → files, checksums and sources.
+
+The store knows files, not inference.  Each engine family declares its models
+in its own ``catalog_*`` module; this module only defines the types and joins
+the lists.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class Source(msgspec.Struct, frozen=True, kw_only=True):
+    """One place a file can come from.
+
+    * ``huggingface``: ``{HF_ENDPOINT}/{repo}/resolve/{revision}/{path}`` (mirrors via ``HF_ENDPOINT``)
+    * ``modelscope``: ``{modelscope_endpoint}/models/{repo}/resolve/{revision}/{path}``
+    * ``url``: a plain URL
+    * ``package``: a file shipped inside an installed Python package (offline)
+    """
+
+    kind: Literal["huggingface", "modelscope", "url", "package"]
+    repo: str = ""
+    path: str = ""
+    revision: str = "master"
+    url: str = ""
+    package: str = ""
+
+
+class ModelFile(msgspec.Struct, frozen=True, kw_only=True):
+    path: str  # relative to the model's directory in the store
+    sha256: str
+    sources: tuple[Source, ...]
+    size: int | None = None
+
+
+class ModelSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    task: str  # "ocr" | "clip" | "facial-recognition"
+    files: tuple[ModelFile, ...]
+    description: str = ""
+    license: str = ""
+    # Free-form facts an engine needs that are not files (e.g. embedding size).
+    info: dict[str, object] = msgspec.field(default_factory=dict)
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def all_specs() -> dict[str, ModelSpec]:
+    # Imported here so each family's list stays in its own module.
+    from plugin_service.store.catalog_clip import CLIP_MODELS
+    from plugin_service.store.catalog_faces import FACE_MODELS
+    from plugin_service.store.catalog_ocr import OCR_MODELS
+
+    specs: dict[str, ModelSpec] = {}
+    for spec in (*OCR_MODELS, *CLIP_MODELS, *FACE_MODELS):
+        key = f"{spec.task}/{spec.name}"
+        if key in specs:
+            raise ValueError(f"model {key} declared twice")
+        specs[key] = spec
+    return specs
+
+
+def find_spec(name: str, task: str | None = None) -> ModelSpec:
+    """Look a model up by ``name`` or ``task/name``."""
+    specs = all_specs()
+    if task is not None:
+        key = f"{task}/{name}"
+        if key in specs:
+            return specs[key]
+    elif name in specs:
+        return specs[name]
+    else:
+        matches = [s for s in specs.values() if s.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise UnknownModelError(f"model name {name!r} is ambiguous; use one of " + ", ".join(f"{s.task}/{s.name}" for s in matches))
+    raise UnknownModelError(f"unknown model {name!r}" + (f" for task {task!r}" if task else ""))

@@ -1,0 +1,116 @@
+"""The model store: one cache directory, files fetched on first use.
+
+Layout: ``<model_dir>/<task>/<model name>/<file path>``, the same shape as
+Immich's ML cache.  Files shipped inside installed packages are used in place.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from plugin_service.config import Settings
+from plugin_service.store.catalog import ModelFile, ModelSpec, Source
+from plugin_service.store.download import DownloadError, download_verified, sha256_of
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(RuntimeError):
+    """A model file is missing and cannot be fetched (offline, or every source failed)."""
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    path: str
+    location: Path | None
+    state: str  # "ok" | "missing" | "corrupt"
+
+
+class ModelStore:
+    def __init__(self, settings: Settings):
+        self.root = Path(settings.model_dir).expanduser()
+        self.offline = settings.offline
+        self.hf_endpoint = settings.hf_endpoint.rstrip("/")
+        self.modelscope_endpoint = settings.modelscope_endpoint.rstrip("/")
+        self.timeout_s = settings.download_timeout_s
+
+    def model_dir(self, spec: ModelSpec) -> Path:
+        return self.root / spec.task / spec.name
+
+    def ensure(self, spec: ModelSpec) -> Path:
+        """Make every file of ``spec`` present and verified; returns the model directory."""
+        for file in spec.files:
+            self.ensure_file(spec, file)
+        return self.model_dir(spec)
+
+    def file_path(self, spec: ModelSpec, relpath: str) -> Path:
+        """Local path of one file of ``spec`` (fetching it if needed)."""
+        for file in spec.files:
+            if file.path == relpath:
+                return self.ensure_file(spec, file)
+        raise KeyError(f"{spec.name} has no file {relpath!r}")
+
+    def ensure_file(self, spec: ModelSpec, file: ModelFile) -> Path:
+        packaged = self._packaged(file)
+        if packaged is not None:
+            return packaged
+        target = self.model_dir(spec) / file.path
+        if target.exists():
+            # Checked on every load: a silently corrupted model is worse than a slow start.
+            if sha256_of(target) == file.sha256:
+                return target
+            log.warning("%s is corrupt (checksum mismatch); fetching it again", target)
+        remote = [s for s in file.sources if s.kind != "package"]
+        if self.offline or not remote:
+            reason = "offline mode is on" if self.offline else "no download source is known"
+            raise ModelUnavailableError(
+                f"model '{spec.name}' needs {target} (sha256 {file.sha256[:12]}…) but it is missing and {reason}; "
+                f"run 'plugin-service models fetch {spec.name}' on a connected machine or copy the file there"
+            )
+        errors = []
+        for source in remote:
+            url = self.url_for(source)
+            try:
+                return download_verified(url, target, file.sha256, timeout_s=self.timeout_s)
+            except DownloadError as exc:
+                log.warning("%s", exc)
+                errors.append(str(exc))
+        raise ModelUnavailableError(f"could not fetch {file.path} of model '{spec.name}': " + "; ".join(errors))
+
+    def url_for(self, source: Source) -> str:
+        if source.kind == "huggingface":
+            return f"{self.hf_endpoint}/{source.repo}/resolve/{source.revision}/{source.path}"
+        if source.kind == "modelscope":
+            return f"{self.modelscope_endpoint}/models/{source.repo}/resolve/{source.revision}/{source.path}"
+        if source.kind == "url":
+            return source.url
+        raise ValueError(f"source kind {source.kind!r} has no URL")
+
+    def status(self, spec: ModelSpec) -> list[FileStatus]:
+        """Presence and checksum of every file, without downloading anything."""
+        result = []
+        for file in spec.files:
+            location = self._packaged(file) or self.model_dir(spec) / file.path
+            if not location.exists():
+                result.append(FileStatus(file.path, None, "missing"))
+            elif sha256_of(location) != file.sha256:
+                result.append(FileStatus(file.path, location, "corrupt"))
+            else:
+                result.append(FileStatus(file.path, location, "ok"))
+        return result
+
+    @staticmethod
+    def _packaged(file: ModelFile) -> Path | None:
+        for source in file.sources:
+            if source.kind != "package":
+                continue
+            found = importlib.util.find_spec(source.package)
+            if found is None or not found.submodule_search_locations:
+                continue
+            candidate = Path(list(found.submodule_search_locations)[0]) / source.path
+            if candidate.exists():
+                return candidate
+        return None
