@@ -1,0 +1,3 @@
+from plugin_service.cli import main
+
+main()

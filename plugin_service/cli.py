@@ -1,0 +1,41 @@
+"""``plugin-service`` command line.
+
+Each sub-command lives next to the code it drives and is imported only when
+used, so ``plugin-service ocr`` never imports SQLAlchemy and ``db`` never
+imports onnxruntime.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> "module:attribute" of a click command or group
+SUBCOMMANDS: dict[str, str] = {
+    "serve": "plugin_service.serve:serve",
+    "ocr": "plugin_service.engines.ocr_cli:ocr",
+    "models": "plugin_service.store.cli:models",
+    "db": "plugin_service.db.cli:db",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Chinese OCR, Chinese-CLIP and faces for Immich: ML server, MT Photos API and gateway."""
+
+
+if __name__ == "__main__":
+    main()
