@@ -29,7 +29,17 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        try:
+            return getattr(importlib.import_module(module_name), attribute)
+        except ImportError as exc:
+            # A missing optional part must not break every other command.
+            message = f"'{name}' is not available in this installation: {exc}"
+
+            @click.command(name=name, help=f"(unavailable: {exc})")
+            def unavailable() -> None:
+                raise click.ClickException(message)
+
+            return unavailable
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -46,6 +46,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_image_pixels: int = 100_000_000
     # OCR
     ocr_default_model: str = "PP-OCRv5_mobile"
+    ocr_use_angle_classifier: bool = False
+    # Immich's MACHINE_LEARNING_MAX_BATCH_SIZE__OCR (text lines per recogniser call).
+    ocr_rec_batch_size: int = 6
     # Logging
     log_level: str = "INFO"
 
@@ -60,6 +63,7 @@ _IMMICH_FALLBACKS = {
     "request_threads": "MACHINE_LEARNING_REQUEST_THREADS",
     "hf_endpoint": "HF_ENDPOINT",
     "port": "IMMICH_PORT",
+    "ocr_rec_batch_size": "MACHINE_LEARNING_MAX_BATCH_SIZE__OCR",
 }
 
 
