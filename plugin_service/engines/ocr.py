@@ -39,6 +39,11 @@ class OcrOptions:
     rec_min_score: float = 0.8
     # Immich never uses the 0°/180° classifier; it helps upside-down text at ~10 % extra cost.
     use_angle_classifier: bool = False
+    # A cropped single text line (a screenshot of one line, a label) has no
+    # room for the detector; read it whole instead of returning nothing.
+    # Off for Immich, whose previews are never that small and whose ML server
+    # returns nothing for images under 32 px.
+    single_line_fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,10 @@ class OcrModel:
         """Detect and recognise text in an RGB uint8 image (H×W×3)."""
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # PP-OCR was trained on OpenCV (BGR) images
         boxes, box_scores = self.detect(bgr, options)
+        if len(boxes) == 0 and options.single_line_fallback and looks_like_one_line(bgr):
+            h, w = bgr.shape[:2]
+            boxes = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], dtype=np.float32)
+            box_scores = np.ones(1, dtype=np.float32)
         if len(boxes) == 0:
             return []
         crops = [crop_line(bgr, box) for box in boxes]
@@ -125,6 +134,11 @@ class OcrModel:
                 rotated = int(np.argmax(p)) == 1 and float(np.max(p)) > 0.9
                 out.append(cv2.rotate(crop, cv2.ROTATE_180) if rotated else crop)
         return out
+
+
+def looks_like_one_line(image: np.ndarray, max_height: int = 96) -> bool:
+    height, width = image.shape[:2]
+    return 8 <= height <= max_height and width >= height
 
 
 def detection_input(bgr: np.ndarray, max_resolution: int) -> np.ndarray:

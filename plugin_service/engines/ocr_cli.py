@@ -36,7 +36,10 @@ def ocr(files, model, as_json, min_det_score, min_rec_score, max_resolution, exi
         engine = get_ocr_model(ctx, name)
     except ModelLoadError as exc:
         raise click.ClickException(str(exc)) from exc
-    options = OcrOptions(det_min_score=min_det_score, rec_min_score=min_rec_score, max_resolution=max_resolution)
+    options = OcrOptions(
+        det_min_score=min_det_score, rec_min_score=min_rec_score, max_resolution=max_resolution, single_line_fallback=True,
+        use_angle_classifier=settings.ocr_use_angle_classifier,
+    )
     failed = False
     for path in files:
         try:
