@@ -78,7 +78,7 @@ def _fetch_to_part(url: str, target: Path, sha256: str, timeout_s: float, client
             if offset:
                 log.info("resuming %s at %d bytes", target.name, offset)
             with open(part, mode) as handle:
-                for chunk in response.iter_bytes(CHUNK):
+                for chunk in response.iter_bytes():  # as received: an interrupted transfer keeps what arrived
                     handle.write(chunk)
                     done += len(chunk)
                     if time.monotonic() - last_report >= PROGRESS_EVERY_S:
