@@ -45,7 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 100_000_000
     # OCR
-    ocr_default_model: str = "PP-OCRv5_mobile"
+    # Measured best on shared/data/ocr (docs/ocr.md); ships in the rapidocr wheel, so it works offline.
+    ocr_default_model: str = "PP-OCRv6_small"
     ocr_use_angle_classifier: bool = False
     # Immich's MACHINE_LEARNING_MAX_BATCH_SIZE__OCR (text lines per recogniser call).
     ocr_rec_batch_size: int = 6

@@ -58,6 +58,15 @@ _ONNXOCR_FILES = {
 }
 
 
+# The PP-OCRv4 mobile files inside the rapidocr-onnxruntime 1.4.4 wheel (what
+# mt-photos-ai used) are byte-identical to the registry's, under other names.
+_RAPIDOCR_ORT_NAMES = {
+    "ch_PP-OCRv4_det_mobile.onnx": "models/ch_PP-OCRv4_det_infer.onnx",
+    "ch_PP-OCRv4_rec_mobile.onnx": "models/ch_PP-OCRv4_rec_infer.onnx",
+    "ch_ppocr_mobile_v2.0_cls_mobile.onnx": "models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+}
+
+
 @functools.cache
 def _registry() -> dict:
     found = importlib.util.find_spec("rapidocr")
@@ -76,6 +85,8 @@ def _registry_file(version: str, task: str, key: str, relpath: str) -> ModelFile
     sources = []
     packaged = f"models/{Path(parsed.path).name}"
     sources.append(Source(kind="package", package="rapidocr", path=packaged))
+    if Path(parsed.path).name in _RAPIDOCR_ORT_NAMES:
+        sources.append(Source(kind="package", package="rapidocr_onnxruntime", path=_RAPIDOCR_ORT_NAMES[Path(parsed.path).name]))
     if match:
         sources.append(Source(kind="modelscope", repo=match[1], revision=match[2], path=match[3]))
     else:

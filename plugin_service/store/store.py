@@ -104,6 +104,7 @@ class ModelStore:
 
     @staticmethod
     def _packaged(file: ModelFile) -> Path | None:
+        """A copy shipped in an installed wheel, if one with the right checksum exists."""
         for source in file.sources:
             if source.kind != "package":
                 continue
@@ -111,6 +112,7 @@ class ModelStore:
             if found is None or not found.submodule_search_locations:
                 continue
             candidate = Path(list(found.submodule_search_locations)[0]) / source.path
-            if candidate.exists():
+            # Another wheel version may ship a different file under the same name.
+            if candidate.exists() and sha256_of(candidate) == file.sha256:
                 return candidate
         return None
