@@ -68,6 +68,19 @@ _IMMICH_FALLBACKS = {
 }
 
 
+_IMMICH_PRELOAD_PREFIX = "MACHINE_LEARNING_PRELOAD__"
+
+
+def _immich_preload(env: Mapping[str, str]) -> str:
+    """Immich's ``MACHINE_LEARNING_PRELOAD__OCR__DETECTION=PP-OCRv5_mobile`` style, as our ``task:type:name`` list."""
+    items = []
+    for key, value in sorted(env.items()):
+        if key.startswith(_IMMICH_PRELOAD_PREFIX) and value.strip():
+            task, _, model_type = key[len(_IMMICH_PRELOAD_PREFIX) :].lower().partition("__")
+            items.append(f"{task.replace('_', '-')}:{model_type}:{value.strip()}")
+    return ",".join(items)
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from ``env`` (default: the process environment) plus overrides."""
     env = os.environ if env is None else env
@@ -78,6 +91,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             value = env.get(_IMMICH_FALLBACKS[name])
         if value is not None:
             raw[name] = value
+    if "preload" not in raw:
+        raw["preload"] = _immich_preload(env)
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         # strict=False lets "3003" become 3003 and "true" become True.
