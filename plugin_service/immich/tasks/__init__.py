@@ -3,6 +3,7 @@ Immich's entries/options to an engine call and back to Immich's JSON shape.
 
 A handler is ``run(ctx, types, payload) -> JSON value`` and runs in a worker
 thread (it may block).  Its return value becomes ``response[task]``.
+Embeddings are serialised with ``plugin_service.immich.embedding.embedding_string``.
 """
 
 from __future__ import annotations
