@@ -1,0 +1,102 @@
+"""The Immich v3.1.0 patch series: its shape (always), that it applies (with a v3.1.0 tree), and
+Immich's own checks on the patched tree (only when asked for: they need Node 24 and minutes)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests._paths import REPO_ROOT
+from tests.immich._series import (
+    IMMICH_VERSION,
+    PATCH_DIRS,
+    SCRIPTS,
+    clean_tree,
+    immich_version,
+    patches,
+    series_is_applied,
+    touched_files,
+)
+
+pytestmark = pytest.mark.immich
+
+
+def test_series_is_numbered_with_one_feature_per_patch():
+    for directory in PATCH_DIRS:
+        names = sorted(p.name for p in directory.glob("*.patch"))
+        assert names, f"no patches in {directory}"
+        assert [name[:4] for name in names] == [f"{i:04d}" for i in range(1, len(names) + 1)]
+    for patch in patches():
+        text = patch.path.read_text(encoding="utf-8")
+        assert text.startswith("From "), f"{patch.path.name} is not git format-patch output"
+        assert re.match(r"feat\((server|web|i18n)\): \S", patch.subject), patch.path.name
+        # a message body that explains the change, not just a subject
+        body = text.split("\n\n", 1)[1].split("\ndiff --git", 1)[0]
+        assert len(body.strip()) > 80, f"{patch.path.name} has no explanatory message"
+        assert patch.path.stat().st_size < 1_000_000
+
+
+def test_server_and_web_series_are_separate():
+    for patch in patches():
+        web = {path for path in patch.touched if path.startswith("web/")}
+        if patch.path.parent.name == "immich-web":
+            assert web == patch.touched, f"{patch.path.name} touches more than web/"
+        else:
+            assert not web, f"{patch.path.name} touches web/"
+            assert all(p.split("/")[0] in {"server", "open-api", "packages", "i18n"} for p in patch.touched)
+
+
+def test_docs_list_every_upstream_file_the_series_touches():
+    doc = (REPO_ROOT / "docs" / "immich-patches.md").read_text(encoding="utf-8")
+    missing = sorted(path for path in touched_files() if f"`{path}`" not in doc)
+    assert not missing, f"docs/immich-patches.md does not mention: {missing}"
+
+
+def test_scripts_are_valid_bash():
+    for script in sorted(SCRIPTS.glob("*.sh")):
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{script.name}: {result.stderr}"
+
+
+@pytest.fixture(scope="module")
+def immich_tree() -> Path:
+    tree = clean_tree()
+    if tree is None:
+        pytest.skip("no Immich v3.1.0 tree: set IMMICH_SRC or put a checkout at ../immich beside the repository")
+    if immich_version(tree) != IMMICH_VERSION:
+        pytest.skip(f"{tree} is Immich {immich_version(tree)}, the series targets {IMMICH_VERSION}")
+    return tree
+
+
+def test_series_applies_cleanly_to_v3_1_0(immich_tree: Path):
+    if series_is_applied(immich_tree):
+        pytest.skip(f"{immich_tree} already has the series applied; point IMMICH_SRC at a clean v3.1.0 tree")
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "check-patches.sh"), str(immich_tree)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") == len(patches())
+
+
+def test_apply_script_applies_once_and_is_idempotent(immich_tree: Path, tmp_path: Path):
+    if series_is_applied(immich_tree):
+        pytest.skip(f"{immich_tree} already has the series applied; point IMMICH_SRC at a clean v3.1.0 tree")
+    # A scratch tree with just the files the series touches (and the version file the script checks).
+    created = {path for patch in patches() for path in patch.created}
+    for path in (touched_files() - created) | {"server/package.json"}:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(immich_tree / path, tmp_path / path)
+
+    first = subprocess.run(["bash", str(SCRIPTS / "apply-patches.sh"), str(tmp_path)], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("applied ") == len(patches())
+    constants = (tmp_path / "server/src/constants.ts").read_text()
+    assert "'chinese-clip-vit-base-patch16': { dimSize: 512 }" in constants
+
+    again = subprocess.run(["bash", str(SCRIPTS / "apply-patches.sh"), str(tmp_path)], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "already applied" in again.stdout
