@@ -14,6 +14,7 @@ from litestar.exceptions import HTTPException
 from plugin_service.config import Settings, load_settings
 from plugin_service.context import ServiceContext
 from plugin_service.errors import ServiceError
+from plugin_service.gateway import build_gateway
 from plugin_service.immich.routes import route_handlers as immich_routes
 from plugin_service.serving import Executors
 
@@ -27,7 +28,9 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     settings = settings or (ctx.settings if ctx else load_settings())
     ctx = ctx or ServiceContext.from_settings(settings)
     executors = Executors.create(settings.effective_request_threads)
-    state = State({"ctx": ctx, "executors": executors, "settings": settings})
+    # Gateway: upstream routing (dispatcher is None without upstreams), security, request ids, /metrics.
+    gateway = build_gateway(settings, ctx, executors)
+    state = State({"ctx": ctx, "executors": executors, "settings": settings, "dispatcher": gateway.dispatcher, "metrics": gateway.metrics})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar):
@@ -40,9 +43,10 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
             executors.shutdown()
 
     return Litestar(
-        route_handlers=[*immich_routes, *_optional_routers()],
+        route_handlers=[*immich_routes, *_optional_routers(), *gateway.route_handlers],
         state=state,
-        lifespan=[lifespan],
+        lifespan=[lifespan, gateway.lifespan],
+        middleware=gateway.middleware,
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error, Exception: _unexpected_error},
         request_max_body_size=settings.max_body_bytes,
         debug=False,

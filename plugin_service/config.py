@@ -52,6 +52,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ocr_rec_batch_size: int = 6
     # Logging
     log_level: str = "INFO"
+    # Gateway (plugin_service/gateway, docs/gateway.md). No upstreams = a plain local ML server.
+    # upstreams: "gpu=http://10.0.0.5:3003,http://10.0.0.6:3003;immich=http://immich-ml:3003"
+    upstreams: str = ""
+    # routes, first match wins: "facial-recognition=gpu;clip:ViT-B-16__openai=local>chinese-clip-vit-base-patch16"
+    routes: str = ""
+    gateway_config: str = ""  # path to a .toml/.json routing file (same things, more detail)
+    upstream_timeout_s: float = 120.0  # per attempt; Immich itself sets none on /predict
+    health_interval_s: float = 5.0  # GET /ping on every upstream (0 = off)
+    client_allow: str = ""  # client networks allowed, e.g. "127.0.0.1/32,10.0.0.0/8"; empty = any
+    shared_secret: str = ""  # Bearer/X-Api-Key/api-key header, Basic password, or a /<secret>/ URL prefix
 
     @property
     def effective_request_threads(self) -> int:

@@ -27,6 +27,11 @@ def ping() -> str:
 
 @post("/predict", status_code=200)
 async def predict(request: Request) -> Response:
+    return await handle_predict(request)
+
+
+async def handle_predict(request: Request) -> Response:
+    """The body of ``POST /predict`` (also mounted under a secret path prefix by the gateway)."""
     form = await request.form()
     raw_entries = form.get("entries")
     if raw_entries is None:
@@ -39,7 +44,7 @@ async def predict(request: Request) -> Response:
     if image is not None:
         data = await image.read() if isinstance(image, UploadFile) else str(image).encode("latin-1", "replace")
         if dispatcher is not None and dispatcher.wants_raw_image(entries):
-            return Response(await dispatcher.dispatch(entries, raw_image=data, text=None))
+            return Response(await dispatcher.dispatch(entries, raw_image=data, text=None, raw_entries=raw_entries))
         settings = request.app.state.ctx.settings
         payload = ImagePayload(decode_image(data, settings.max_image_pixels))
     elif text is not None:
@@ -49,7 +54,7 @@ async def predict(request: Request) -> Response:
     else:
         raise BadRequest("Either image or text must be provided")
     if dispatcher is not None:
-        return Response(await dispatcher.dispatch(entries, payload=payload))
+        return Response(await dispatcher.dispatch(entries, payload=payload, raw_entries=raw_entries))
     return Response(await predict_local(request.app.state.ctx, request.app.state.executors, entries, payload))
 
 
