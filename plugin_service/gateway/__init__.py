@@ -94,11 +94,11 @@ def _secret_prefixed_routes() -> list[Any]:
     from plugin_service.immich.routes import handle_predict
 
     @get("/{secret:str}/ping", media_type="text/plain", sync_to_thread=False, include_in_schema=False)
-    def secret_ping(secret: str) -> str:
+    def secret_ping() -> str:
         return "pong"
 
     @post("/{secret:str}/predict", status_code=200, include_in_schema=False)
-    async def secret_predict(request: Request, secret: str) -> Response:
+    async def secret_predict(request: Request) -> Response:
         return await handle_predict(request)
 
     return [secret_ping, secret_predict]
