@@ -80,6 +80,7 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: without this, 40 ms delayed-ACK stalls
     state: State
 
     def log_message(self, *args):  # quiet
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     handler = type("BoundHandler", (Handler,), {"state": State(args.name)})
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128  # the default backlog of 5 resets connections under load
     server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     print(f"READY {server.server_address[1]}", flush=True)
     server.serve_forever(poll_interval=0.1)
