@@ -20,6 +20,7 @@ def test_unknown_task_and_faces_go_upstream_unchanged(fresh, gateway):
     via = httpx.post(url + "/predict", **image_request(entries, image))
     assert via.status_code == 200, via.text
     assert via.content == direct.content  # byte for byte
+    assert via.headers["content-type"] == "application/json"
     faces = httpx.post(url + "/predict", **image_request(FACES, image))
     assert faces.json() == expected_answer(json.loads(FACES), image, None, "a")
     received = a.requests()
