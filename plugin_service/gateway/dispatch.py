@@ -18,9 +18,9 @@ import msgspec
 from plugin_service.context import ServiceContext
 from plugin_service.errors import ServiceError
 from plugin_service.gateway.config import LOCAL
-from plugin_service.gateway.logs import log_event, request_id
+from plugin_service.gateway.logs import hops, log_event, request_id
 from plugin_service.gateway.metrics import Metrics
-from plugin_service.gateway.pool import UpstreamPool, UpstreamRequest
+from plugin_service.gateway.pool import UpstreamError, UpstreamPool, UpstreamRequest
 from plugin_service.gateway.routing import RoutingTable
 from plugin_service.immich.predict import predict_local
 from plugin_service.immich.protocol import Entries, ImagePayload, Payload, TextPayload
@@ -30,6 +30,7 @@ from plugin_service.serving import Executors
 log = logging.getLogger(__name__)
 
 IMAGE_SIZE_KEYS = ("imageHeight", "imageWidth")
+MAX_HOPS = 4  # gateway -> gateway chains longer than this are a routing loop
 
 
 class Dispatcher:
@@ -55,6 +56,8 @@ class Dispatcher:
     ) -> bytes | dict:
         started = time.perf_counter()
         plan = self.table.assign(entries)
+        if hops.get() >= MAX_HOPS and any(a.backend != LOCAL for a in plan.values()):
+            raise UpstreamError(f"routing loop: this request already passed {hops.get()} gateways; check the upstream URLs", 508)
         groups: dict[str, list[str]] = {}
         for task, assignment in plan.items():
             groups.setdefault(assignment.backend, []).append(task)
@@ -79,6 +82,7 @@ class Dispatcher:
                             image=await inputs.image_bytes(),
                             text=inputs.text,
                             request_id=request_id.get(),
+                            hops=hops.get(),
                         )
                     )
             except Exception as exc:

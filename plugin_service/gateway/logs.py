@@ -16,6 +16,8 @@ import re
 import uuid
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# How many gateways this request already passed (X-Plugin-Service-Hops): breaks routing loops.
+hops: contextvars.ContextVar[int] = contextvars.ContextVar("hops", default=0)
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 

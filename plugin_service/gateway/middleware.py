@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from plugin_service.gateway.logs import log_event, new_request_id, request_id
+from plugin_service.gateway.logs import hops, log_event, new_request_id, request_id
 from plugin_service.gateway.metrics import Metrics
 from plugin_service.gateway.security import Guard
 
@@ -21,6 +21,7 @@ def make_middleware(guard: Guard, metrics: Metrics):
             headers = dict(scope.get("headers") or ())
             rid = new_request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
             token = request_id.set(rid)
+            hop_token = hops.set(_int(headers.get(b"x-plugin-service-hops", b"0")))
             # The template, not the path: a /<secret>/ prefix must never become a label.
             path = scope.get("path_template") or "unmatched"
             status = 500
@@ -47,6 +48,7 @@ def make_middleware(guard: Guard, metrics: Metrics):
                 metrics.http_in_flight.dec()
                 metrics.http_requests.labels(path, str(status)).inc()
                 request_id.reset(token)
+                hops.reset(hop_token)
 
         return middleware
 
@@ -58,3 +60,10 @@ async def _deny(send, status: int, detail: str, extra_headers=()) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _int(value: bytes) -> int:
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return 0

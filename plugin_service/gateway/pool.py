@@ -30,8 +30,9 @@ from plugin_service.gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-# Upstream answers that are the client's fault: pass them back, do not fail over.
-CLIENT_ERRORS = frozenset({400, 413, 422})
+# Upstream answers that are the request's fault, and a routing loop (508) found further down
+# a chain of gateways: pass them back, do not fail over.
+CLIENT_ERRORS = frozenset({400, 413, 422, 508})
 PING_TIMEOUT_S = 2.0  # Immich's availabilityChecks.timeout
 _USERINFO = re.compile(r"://[^/@]*@")
 JOIN_BELOW = 256 * 1024  # copying this much costs less than the extra system calls of sending it apart
@@ -52,6 +53,7 @@ class UpstreamRequest:
     image: bytes | None = None
     text: str | None = None
     request_id: str = ""
+    hops: int = 0  # gateways this request passed before this one
 
 
 @dataclass
@@ -127,6 +129,7 @@ class UpstreamPool:
         content = chunks[0] if len(chunks) == 1 else _stream(chunks)
         if request.request_id:
             headers["x-request-id"] = request.request_id
+        headers["x-plugin-service-hops"] = str(request.hops + 1)
         labels = (self.name, up.label)
         up.in_flight += 1
         self.metrics.upstream_in_flight.labels(*labels).inc()

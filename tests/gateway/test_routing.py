@@ -141,3 +141,12 @@ def test_second_plugin_service_instance_as_upstream(gateway, model_dir):
     assert via.content == direct.content
     assert faces.status_code == 502
     assert "buffalo_l" in faces.json()["detail"]
+
+
+def test_routing_loop_is_refused(gateway):
+    """A gateway whose upstream is itself: the hop counter stops the loop with a clear error."""
+    url, app = gateway(upstreams="http://127.0.0.1:1")  # the port is only known once it runs:
+    app.state.dispatcher.pools["default"].upstreams[0].url = url + "/"  # point the pool at itself
+    response = httpx.post(url + "/predict", **image_request(FACES, png(seed=7)), timeout=30)
+    assert response.status_code == 508
+    assert "routing loop" in response.json()["detail"]
