@@ -123,3 +123,19 @@ def test_circuit_breaker_opens_half_opens_and_closes():
     assert breaker.allows_request()
     breaker.record_success()
     assert not breaker.is_open and breaker.allows_request()
+
+
+def test_cli_check_prints_routes_and_pings(standins):
+    from click.testing import CliRunner
+
+    from plugin_service.cli import main
+
+    a, _ = standins
+    env = {"PLUGIN_SERVICE_UPSTREAMS": f"gpu=http://user:pw@127.0.0.1:1,{a.url}", "PLUGIN_SERVICE_ROUTES": "ocr=gpu"}
+    result = CliRunner().invoke(main, ["gateway", "check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "ocr=gpu" in result.output and "facial-recognition=gpu" in result.output
+    assert f"{a.url}  ok" in result.output and "http://127.0.0.1:1  DOWN" in result.output
+    assert "pw" not in result.output
+    down = CliRunner().invoke(main, ["gateway", "check"], env={"PLUGIN_SERVICE_UPSTREAMS": "http://127.0.0.1:1"})
+    assert down.exit_code == 1
