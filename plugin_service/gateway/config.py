@@ -35,6 +35,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
     task: str
     backend: str  # "local" or a pool name
+    fallback: str | None = None  # tried when every upstream of ``backend`` failed
     type: str | None = None
     model: str | None = None
     # requested model name -> name sent to the backend; "*" renames every match
@@ -42,7 +43,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
     def describe(self) -> str:
         selector = self.task + (f".{self.type}" if self.type else "") + (f":{self.model}" if self.model else "")
-        return f"{selector}={self.backend}"
+        return f"{selector}={self.backend}" + (f"|{self.fallback}" if self.fallback else "")
 
 
 class SecurityConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,7 +110,7 @@ def parse_upstreams(text: str) -> list[PoolConfig]:
 
 
 def parse_routes(text: str) -> tuple[Route, ...]:
-    """``task[.type][:modelPattern]=backend[>servedName]`` separated by ``;`` or new lines."""
+    """``task[.type][:modelPattern]=backend[|fallback][>servedName]`` separated by ``;`` or new lines."""
     routes = []
     for item in _split(text):
         selector, sep, target = item.partition("=")
@@ -118,12 +119,14 @@ def parse_routes(text: str) -> tuple[Route, ...]:
         selector, _, model = selector.strip().partition(":")
         task, _, model_type = selector.partition(".")
         backend, _, served = target.strip().partition(">")
+        backend, _, fallback = backend.partition("|")
         routes.append(
             Route(
                 task=task.strip(),
                 type=model_type.strip() or None,
                 model=model.strip() or None,
                 backend=backend.strip(),
+                fallback=fallback.strip() or None,
                 aliases={"*": served.strip()} if served.strip() else {},
             )
         )
@@ -144,9 +147,10 @@ def validate(config: GatewayConfig) -> None:
     for route in config.routes:
         if not route.task:
             raise GatewayConfigError(f"route {route.describe()!r} has no task")
-        if route.backend != LOCAL and route.backend not in names:
-            known = ", ".join([LOCAL, *names])
-            raise GatewayConfigError(f"route {route.describe()!r} names backend {route.backend!r}; known: {known}")
+        for backend in filter(None, (route.backend, route.fallback)):
+            if backend != LOCAL and backend not in names:
+                known = ", ".join([LOCAL, *names])
+                raise GatewayConfigError(f"route {route.describe()!r} names backend {backend!r}; known: {known}")
     for network in config.security.allow:
         try:
             ipaddress.ip_network(network, strict=False)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SIZE_KEYS = ("imageHeight", "imageWidth")
 MAX_HOPS = 4  # gateway -> gateway chains longer than this are a routing loop
+FALLBACK_ON = frozenset({502, 503, 504})  # a pool that failed, not a request that was wrong
 
 
 class Dispatcher:
@@ -68,12 +69,13 @@ class Dispatcher:
         whole = raw_entries if (len(groups) == 1 and not renamed) else None
         raw_tasks = _raw_tasks(raw_entries) if whole is None and len(groups) > 1 else {}
 
-        async def run(backend: str, tasks: list[str]):
+        async def run(backend: str, tasks: list[str]) -> tuple[bytes | None, dict]:
+            """(raw upstream body or None for local, decoded answer)."""
             sub_entries = {t: plan[t].types for t in tasks}
             group_started = time.perf_counter()
             try:
                 if backend == LOCAL:
-                    result = await predict_local(self.ctx, self.executors, sub_entries, await inputs.payload())
+                    result = None, await predict_local(self.ctx, self.executors, sub_entries, await inputs.payload())
                 else:
                     result = await self.pools[backend].predict(
                         UpstreamRequest(
@@ -96,8 +98,19 @@ class Dispatcher:
                 self.metrics.task_latency.labels(task, backend).observe(elapsed)
             return result
 
+        async def run_with_fallback(backend: str, tasks: list[str]) -> tuple[bytes | None, dict]:
+            try:
+                return await run(backend, tasks)
+            except UpstreamError as exc:
+                fallbacks = {plan[t].fallback for t in tasks}
+                if exc.status_code not in FALLBACK_ON or len(fallbacks) != 1 or None in fallbacks:
+                    raise
+                fallback = fallbacks.pop()
+                log_event(log, logging.WARNING, "fallback", tasks=",".join(tasks), backend=backend, to=fallback, status=exc.status_code)
+                return await run(fallback, tasks)
+
         backends = list(groups)
-        results = await asyncio.gather(*(run(b, groups[b]) for b in backends), return_exceptions=True)
+        results = await asyncio.gather(*(run_with_fallback(b, groups[b]) for b in backends), return_exceptions=True)
         route_text = ",".join(f"{t}>{plan[t].backend}" for t in plan)
         failed = next((r for r in results if isinstance(r, BaseException)), None)
         ms = round((time.perf_counter() - started) * 1000, 2)
@@ -106,9 +119,9 @@ class Dispatcher:
             log_event(log, logging.WARNING, "predict", routes=route_text, status=status, ms=ms, error=str(failed)[:300])
             raise failed
         log_event(log, logging.INFO, "predict", routes=route_text, status=200, ms=ms)
-        if len(backends) == 1 and backends[0] != LOCAL:
+        if len(results) == 1 and results[0][0] is not None:
             return results[0][0]  # one upstream answered everything: its bytes, untouched
-        return _merge(entries, backends, results, inputs)
+        return _merge(entries, [answer for _, answer in results], inputs)
 
 
 class _Inputs:
@@ -167,8 +180,7 @@ def _encode_entries(tasks: list[str], plan: dict, raw_tasks: dict[str, msgspec.R
     return b"{" + b",".join(parts) + b"}"
 
 
-def _merge(entries: Entries, backends: list[str], results: list, inputs: _Inputs) -> dict:
-    answers = [result if backend == LOCAL else result[1] for backend, result in zip(backends, results)]
+def _merge(entries: Entries, answers: list[dict], inputs: _Inputs) -> dict:
     merged: dict[str, object] = {}
     for task in entries:
         merged[task] = next(answer[task] for answer in answers if task in answer)

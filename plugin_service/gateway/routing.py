@@ -33,6 +33,7 @@ class Assignment:
     backend: str
     types: dict[str, ModelEntry]  # with aliases applied
     renamed: bool
+    fallback: str | None = None  # where to go when the backend's pool fails (502/503/504)
 
 
 class RoutingTable:
@@ -65,7 +66,8 @@ class RoutingTable:
         for task, types in entries.items():
             route = self.route_for(task, types)
             served = {t: _alias(route, e) for t, e in types.items()}
-            plan[task] = Assignment(route.backend, served, any(s is not e for s, e in zip(served.values(), types.values())))
+            renamed = any(s is not e for s, e in zip(served.values(), types.values()))
+            plan[task] = Assignment(route.backend, served, renamed, route.fallback)
         return plan
 
     def warn_about_aliases(self) -> None:

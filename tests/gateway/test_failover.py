@@ -124,3 +124,20 @@ def test_least_outstanding_requests_spreads_concurrent_load(fresh, gateway):
         codes = list(pool.map(lambda s: faces(url, s).status_code, range(16)))
     assert codes == [200] * 16
     assert abs(len(a.requests()) - len(b.requests())) <= 2
+
+
+def test_fallback_backend_when_a_pool_fails(fresh, gateway):
+    """``ocr=gpu|local``: the GPU pool is down, the local engine answers; ``|pool`` works the same."""
+    from tests.gateway.conftest import OCR
+
+    _, b = fresh
+    dead = f"http://127.0.0.1:{free_port()}"
+    url, _ = gateway(upstreams=f"gpu={dead};b={b.url}", routes="ocr=gpu|local;facial-recognition=gpu|b", health_interval_s=0)
+    ocr = httpx.post(url + "/predict", **image_request(OCR, png(seed=8)), timeout=120)
+    assert ocr.status_code == 200, ocr.text
+    assert ocr.json()["ocr"] == {"box": [], "boxScore": [], "text": [], "textScore": []}
+    assert right_answer(faces(url, 9), 9)
+    assert [json.loads(r["entries"]) for r in b.requests()] == [json.loads(FACES)]
+    metrics = httpx.get(url + "/metrics").text
+    assert 'plugin_service_task_requests_total{backend="gpu",outcome="error",task="ocr"} 1.0' in metrics
+    assert 'plugin_service_task_requests_total{backend="local",outcome="ok",task="ocr"} 1.0' in metrics
