@@ -150,3 +150,31 @@ def test_routing_loop_is_refused(gateway):
     response = httpx.post(url + "/predict", **image_request(FACES, png(seed=7)), timeout=30)
     assert response.status_code == 508
     assert "routing loop" in response.json()["detail"]
+
+
+def test_captured_immich_requests_pass_through_unchanged(fresh, gateway):
+    """The exact bodies a real Immich v3.1.0 sent (shared/immich-contract), all routed upstream:
+    the upstream receives the same entries and image bytes, the client the upstream's bytes."""
+    import hashlib
+
+    import pytest
+
+    from tests._paths import CONTRACT
+    from tests.immich_protocol.contract import load_captures
+
+    if not CONTRACT.is_dir():
+        pytest.skip(f"no captures at {CONTRACT}")
+    a, _ = fresh
+    url, _ = gateway(upstreams=a.url, routes="*=default")
+    captures = load_captures()
+    for capture in captures:
+        via = httpx.post(url + "/predict", content=capture.body, headers=capture.headers, timeout=30)
+        direct = httpx.post(a.url + "/predict", content=capture.body, headers=capture.headers, timeout=30)
+        assert via.status_code == 200, (capture.name, via.text)
+        assert via.content == direct.content, capture.name
+    received = a.requests()[0::2]  # gateway-forwarded ones; the direct calls interleave
+    for capture, record in zip(captures, received):
+        assert json.loads(record["entries"]) == capture.entries
+        if capture.image_size:
+            image = (CONTRACT / f"{capture.name}-image.jpg").read_bytes()
+            assert record["image_sha256"] == hashlib.sha256(image).hexdigest()

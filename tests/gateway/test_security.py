@@ -54,3 +54,12 @@ def test_no_security_configured_changes_nothing(gateway):
     url, _ = gateway()
     assert httpx.get(url + "/ping").text == "pong"
     assert httpx.get(url + "/").json() == {"message": "Immich ML"}
+
+
+def test_access_log_lines_are_redacted():
+    """uvicorn logs the request path: a /<secret>/predict must not end up in the access log."""
+    from plugin_service.gateway.logs import RedactSecret
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "POST", f"/{SECRET}/predict", "1.1", 200), None)
+    RedactSecret(SECRET).filter(record)
+    assert record.getMessage() == '127.0.0.1:5 - "POST /***/predict HTTP/1.1" 200'
