@@ -63,3 +63,15 @@ def test_access_log_lines_are_redacted():
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "POST", f"/{SECRET}/predict", "1.1", 200), None)
     RedactSecret(SECRET).filter(record)
     assert record.getMessage() == '127.0.0.1:5 - "POST /***/predict HTTP/1.1" 200'
+
+
+def test_upstream_credentials_are_sent_as_basic_auth_and_never_shown(fresh, gateway, caplog):
+    a, _ = fresh
+    upstream = a.url.replace("http://", "http://worker:pa55word@")
+    with caplog.at_level(logging.DEBUG):
+        url, _ = gateway(upstreams=upstream)
+        assert httpx.post(url + "/predict", **image_request(FACES, png())).status_code == 200
+        metrics = httpx.get(url + "/metrics").text
+    assert a.requests()[-1]["authorization"] == "Basic " + base64.b64encode(b"worker:pa55word").decode()
+    assert "pa55word" not in metrics
+    assert all("pa55word" not in record.getMessage() for record in caplog.records)
