@@ -154,8 +154,9 @@ class UpstreamPool:
             answer = msgspec.json.decode(body)
         except msgspec.DecodeError:
             answer = None
-        if not isinstance(answer, dict) or any(task not in answer for task in request.tasks):
-            return self._count(labels, _Failure(up.label, "garbage", f"answer is not an Immich /predict response: {body[:80]!r}"))
+        problem = answer_problem(answer, request.tasks, image=request.image is not None)
+        if problem:
+            return self._count(labels, _Failure(up.label, "garbage", f"answer is not an Immich /predict response ({problem}): {body[:80]!r}"))
         self._count(labels, "ok")
         return body, answer
 
@@ -188,6 +189,28 @@ class UpstreamPool:
         labels = (self.name, up.label)
         self.metrics.upstream_healthy.labels(*labels).set(1 if up.healthy is not False else 0)
         self.metrics.upstream_circuit_open.labels(*labels).set(1 if up.breaker.is_open else 0)
+
+
+def answer_problem(answer: object, tasks: tuple[str, ...], *, image: bool) -> str | None:
+    """Why ``answer`` is not what Immich expects for ``tasks`` (None when it is).
+
+    Shapes are checked for the tasks Immich knows (immich-ml-protocol.md §1.4), so an upstream of
+    another version or a web page answering 200 is failed over instead of stored by Immich.
+    """
+    if not isinstance(answer, dict):
+        return "not a JSON object"
+    for task in tasks:
+        if task not in answer:
+            return f"no {task!r} key"
+        expected = _TASK_SHAPES.get(task)
+        if expected is not None and not isinstance(answer[task], expected):
+            return f"{task!r} is {type(answer[task]).__name__}, not {expected.__name__}"
+    if image and not all(isinstance(answer.get(key), int) for key in ("imageHeight", "imageWidth")):
+        return "no integer imageHeight/imageWidth"
+    return None
+
+
+_TASK_SHAPES = {"clip": str, "facial-recognition": list, "ocr": dict}
 
 
 def encode_form(request: UpstreamRequest) -> tuple[list[bytes], str]:

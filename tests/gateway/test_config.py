@@ -139,3 +139,16 @@ def test_cli_check_prints_routes_and_pings(standins):
     assert "pw" not in result.output
     down = CliRunner().invoke(main, ["gateway", "check"], env={"PLUGIN_SERVICE_UPSTREAMS": "http://127.0.0.1:1"})
     assert down.exit_code == 1
+
+
+def test_answer_shape_checks():
+    from plugin_service.gateway.pool import answer_problem
+
+    ok = {"clip": "[0.1,0.2]", "imageHeight": 3, "imageWidth": 4}
+    assert answer_problem(ok, ("clip",), image=True) is None
+    assert answer_problem({"clip": "[0.1]"}, ("clip",), image=False) is None
+    assert answer_problem({"clip": "[0.1]"}, ("clip",), image=True) == "no integer imageHeight/imageWidth"
+    assert "not str" in answer_problem({"clip": [0.1], "imageHeight": 3, "imageWidth": 4}, ("clip",), image=True)
+    assert answer_problem(["clip"], ("clip",), image=False) == "not a JSON object"
+    assert answer_problem({"ocr": {}}, ("ocr", "clip"), image=False) == "no 'clip' key"
+    assert answer_problem({"future": 1}, ("future",), image=False) is None  # unknown tasks: any value
