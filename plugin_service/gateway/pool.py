@@ -182,7 +182,10 @@ class UpstreamPool:
 
     async def run_health_checks(self, interval_s: float) -> None:
         while True:
-            await self.check_health()
+            try:
+                await self.check_health()
+            except Exception:  # noqa: BLE001 - a bug here must not stop the checks for good
+                log.exception("health check of pool %s failed", self.name)
             await asyncio.sleep(interval_s)
 
     def _publish(self, up: Upstream) -> None:
