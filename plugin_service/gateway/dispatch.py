@@ -67,7 +67,7 @@ class Dispatcher:
         inputs = _Inputs(raw_image, text, payload, self.ctx.settings.max_image_pixels, self.executors)
         renamed = any(a.renamed for a in plan.values())
         whole = raw_entries if (len(groups) == 1 and not renamed) else None
-        raw_tasks = _raw_tasks(raw_entries) if whole is None and len(groups) > 1 else {}
+        raw_tasks = _raw_tasks(raw_entries) if whole is None else {}
 
         async def run(backend: str, tasks: list[str]) -> tuple[bytes | None, dict]:
             """(raw upstream body or None for local, decoded answer)."""

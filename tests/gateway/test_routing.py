@@ -102,6 +102,11 @@ def test_alias_rewrites_model_name_and_warns(fresh, gateway, caplog):
     assert aliased.status_code == plain.status_code == 200
     names = [json.loads(r["entries"])["clip"]["visual"]["modelName"] for r in a.requests()]
     assert names == ["chinese-clip-vit-base-patch16", "ViT-B-32__openai"]
+    # renaming one task leaves the others' JSON exactly as Immich wrote it
+    both = '{"clip":{"visual":{"modelName":"ViT-B-16__openai"}},' + FACES[1:]
+    assert httpx.post(url + "/predict", **image_request(both, image)).status_code == 200
+    forwarded = a.requests()[-1]["entries"]
+    assert FACES[1:-1] in forwarded and '"modelName":"chinese-clip-vit-base-patch16"' in forwarded
 
 
 def test_alias_to_local_engine(gateway, standins):
