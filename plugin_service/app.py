@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         middleware=gateway.middleware,
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error, Exception: _unexpected_error},
         request_max_body_size=settings.max_body_bytes,
+        # Logging is configured once by the process (``serve``); Litestar must not reset it.
+        logging_config=None,
         debug=False,
     )
 

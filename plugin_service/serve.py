@@ -23,6 +23,10 @@ def serve(host, port, model_dir, offline, preload) -> None:
 
     settings = load_settings(host=host, port=port, model_dir=model_dir, offline=offline, preload=preload)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        logging.getLogger(__name__).warning("listening on %s: the Immich ML protocol has no authentication", settings.host)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not (settings.client_allow or settings.shared_secret):
+        logging.getLogger(__name__).warning(
+            "listening on %s with neither PLUGIN_SERVICE_CLIENT_ALLOW nor PLUGIN_SERVICE_SHARED_SECRET: "
+            "anyone who can reach the port can use it (docs/gateway.md)",
+            settings.host,
+        )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), timeout_keep_alive=5)
