@@ -3,6 +3,7 @@ Immich's own checks on the patched tree (only when asked for: they need Node 24 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -100,3 +101,21 @@ def test_apply_script_applies_once_and_is_idempotent(immich_tree: Path, tmp_path
     again = subprocess.run(["bash", str(SCRIPTS / "apply-patches.sh"), str(tmp_path)], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "already applied" in again.stdout
+
+    # every string the web patches use exists in English, Simplified and Traditional Chinese
+    used = {key for patch in patches() if patch.path.parent.name == "immich-web"
+            for line in patch.path.read_text(encoding="utf-8").splitlines() if line.startswith("+")
+            for key in re.findall(r"\$t\('([a-z0-9_.]+)'", line)}
+    assert "regenerate_ocr" in used
+    for language in ("en", "zh_Hans", "zh_Hant"):
+        strings = json.loads((tmp_path / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
+        missing = [key for key in sorted(used) if _lookup(strings, key) is None]
+        assert not missing, f"{language}.json lacks {missing}"
+
+
+def _lookup(strings: dict, key: str):
+    for part in key.split("."):
+        if not isinstance(strings, dict) or part not in strings:
+            return None
+        strings = strings[part]
+    return strings
