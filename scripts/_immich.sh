@@ -6,7 +6,9 @@ IMMICH_COMMIT="8aa95c67470a02a8ddedf03c2e52963af33065ff"
 IMMICH_REPO_URL="${IMMICH_REPO_URL:-https://github.com/immich-app/immich.git}"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PATCH_DIRS=("$REPO_ROOT/patches/immich-server" "$REPO_ROOT/patches/immich-web")
+# IMMICH_PATCH_ROOT lets tests work on a scratch copy of the series.
+PATCH_ROOT="${IMMICH_PATCH_ROOT:-$REPO_ROOT/patches}"
+PATCH_DIRS=("$PATCH_ROOT/immich-server" "$PATCH_ROOT/immich-web")
 
 die() { echo "error: $*" >&2; exit 1; }
 

@@ -23,8 +23,9 @@ done
 # Stable, reviewable output: no commit hashes in From lines, no version signature.
 opts=(--zero-commit --no-signature --no-stat --keep-subject)
 for series in immich-server immich-web; do
-  rm -f "$REPO_ROOT/patches/$series"/[0-9][0-9][0-9][0-9]-*.patch
+  mkdir -p "$PATCH_ROOT/$series"
+  rm -f "$PATCH_ROOT/$series"/[0-9][0-9][0-9][0-9]-*.patch
 done
-git -C "$dev" format-patch "${opts[@]}" -o "$REPO_ROOT/patches/immich-server" "$base..HEAD" -- . ':(exclude)web' >/dev/null
-git -C "$dev" format-patch "${opts[@]}" -o "$REPO_ROOT/patches/immich-web" "$base..HEAD" -- web >/dev/null
-list_patches | sed "s#^$REPO_ROOT/##"
+git -C "$dev" format-patch "${opts[@]}" -o "$PATCH_ROOT/immich-server" "$base..HEAD" -- . ':(exclude)web' >/dev/null
+git -C "$dev" format-patch "${opts[@]}" -o "$PATCH_ROOT/immich-web" "$base..HEAD" -- web >/dev/null
+list_patches | sed "s#^$PATCH_ROOT/#patches/#"

@@ -4,6 +4,7 @@ Immich's own checks on the patched tree (only when asked for: they need Node 24 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -119,3 +120,44 @@ def _lookup(strings: dict, key: str):
             return None
         strings = strings[part]
     return strings
+
+
+def _git(repo: Path, *args: str) -> str:
+    env_args = ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    return subprocess.run(["git", *env_args, "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_refresh_splits_commits_into_server_and_web_series(tmp_path: Path):
+    dev, out = tmp_path / "dev", tmp_path / "patches"
+    (dev / "server").mkdir(parents=True)
+    (dev / "web").mkdir()
+    (dev / "server" / "a.ts").write_text("a\n")
+    (dev / "web" / "b.svelte").write_text("b\n")
+    _git(tmp_path, "init", "-q", str(dev))
+    _git(dev, "add", "-A")
+    _git(dev, "commit", "-qm", "base")
+    _git(dev, "tag", "v3.1.0")
+    (dev / "server" / "a.ts").write_text("a\nserver feature\n")
+    _git(dev, "commit", "-qam", "feat(server): one")
+    (dev / "web" / "b.svelte").write_text("b\nweb feature\n")
+    _git(dev, "commit", "-qam", "feat(web): two")
+    (dev / "i18n").mkdir()
+    (dev / "i18n" / "en.json").write_text("{}\n")
+    _git(dev, "add", "-A")
+    _git(dev, "commit", "-qm", "feat(i18n): three")
+
+    env = {**os.environ, "IMMICH_PATCH_ROOT": str(out)}
+    result = subprocess.run(["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    server = sorted(p.name for p in (out / "immich-server").iterdir())
+    web = sorted(p.name for p in (out / "immich-web").iterdir())
+    assert server == ["0001-feat-server-one.patch", "0002-feat-i18n-three.patch"]
+    assert web == ["0001-feat-web-two.patch"]
+    text = (out / "immich-server" / server[0]).read_text()
+    assert text.startswith("From 0000000000000000000000000000000000000000 ") and "Subject: feat(server): one" in text
+
+    (dev / "server" / "a.ts").write_text("a\nmixed\n")
+    (dev / "web" / "b.svelte").write_text("b\nmixed\n")
+    _git(dev, "commit", "-qam", "feat: mixed")
+    mixed = subprocess.run(["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True)
+    assert mixed.returncode != 0 and "mixes web/" in mixed.stderr
