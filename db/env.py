@@ -1,0 +1,44 @@
+"""Alembic environment of the zh_search layer: online migrations only, version table in zh_search."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool, text
+
+from db import SCHEMA
+
+config = context.config
+
+
+def _url() -> str:
+    url = config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url") \
+        or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL (plugin-service db --database-url, or alembic -x url=...)")
+    return url
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    engine = None
+    if connection is None:
+        engine = create_engine(_url(), poolclass=pool.NullPool)
+        connection = engine.connect()
+    try:
+        # alembic's own table lives in our schema too: nothing of ours in Immich's `public`
+        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        connection.commit()
+        context.configure(connection=connection, target_metadata=None, version_table_schema=SCHEMA,
+                          transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+    finally:
+        if engine is not None:
+            connection.close()
+            engine.dispose()
+
+
+if context.is_offline_mode():
+    raise RuntimeError("the zh_search migrations run online only (they inspect the database)")
+run_migrations_online()

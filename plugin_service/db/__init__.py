@@ -1,0 +1,1 @@
+"""The zh_search database layer inside Immich's PostgreSQL: migrations, text model, queries, CLI."""

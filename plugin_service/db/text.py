@@ -1,0 +1,111 @@
+"""The zh_search text model in Python, mirroring db/sql/layer.sql token for token.
+
+The database does the real work (its triggers index Immich's OCR writes, its functions answer
+Immich's queries); this mirror exists for tests (SQL and Python must agree on real OCR text), for
+the benchmarks, and to show operators what a query turns into. Also a port of Immich v3.1.0's own
+``tokenizeForSearch`` (server/src/utils/database.ts), the baseline the benchmarks compare with.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
+WORD = "a-z\u00df-\u00f6\u00f8-\u024f\u0370-\u03ff\u0400-\u04ff"
+_SPACE_BETWEEN_CJK = re.compile(f"([{CJK}])\\s+(?=[{CJK}])")
+_RUN = re.compile(f"[{CJK}]+|[{WORD}]+|[0-9]+")
+_CJK_START = re.compile(f"^[{CJK}]")
+MAX_POSITION = 16383  # tsvector positions stop here
+MAX_TOKEN = 100
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width), lower case, whitespace between two CJK characters removed."""
+    return _SPACE_BETWEEN_CJK.sub(r"\1", unicodedata.normalize("NFKC", text).lower())
+
+
+def _runs(norm: str) -> list[str]:
+    return _RUN.findall(norm)
+
+
+def doc_tokens(text: str) -> list[tuple[str, int]]:
+    """(token, position) as zh_search.doc_tokens(zh_search.normalize(text)) gives them."""
+    tokens: list[tuple[str, int]] = []
+    first = 1
+    for run in _runs(normalize(text)):
+        if _CJK_START.match(run) and len(run) > 1:
+            tokens += [(run[i:i + 2], first + i) for i in range(len(run) - 1)]
+            tokens.append((run[-1], first + len(run) - 2))  # last character, for 1-char queries
+            first += len(run) - 1
+        else:
+            tokens.append((run[:MAX_TOKEN], first))
+            first += 1
+    return [(token, min(pos, MAX_POSITION)) for token, pos in tokens]
+
+
+def doc_lexemes(text: str) -> dict[str, list[int]]:
+    """The tsvector as lexeme -> sorted positions."""
+    lexemes: dict[str, set[int]] = {}
+    for token, pos in doc_tokens(text):
+        lexemes.setdefault(token, set()).add(pos)
+    return {k: sorted(v) for k, v in sorted(lexemes.items())}
+
+
+def _quote(token: str) -> str:
+    return "'" + token + "'"
+
+
+def query_tsquery(query: str) -> str | None:
+    """The text of zh_search.query_tsquery(query) before PostgreSQL normalises it; None if empty.
+
+    Terms (split on whitespace) are ANDed; a term's tokens form a phrase; CJK runs become adjacent
+    bigrams; the term's last token is a prefix when it is a word or a single CJK character."""
+    phrases = []
+    for term in unicodedata.normalize("NFKC", query).lower().split():
+        runs = _runs(term)
+        if not runs:
+            continue
+        parts = []
+        for index, run in enumerate(runs):
+            last = index == len(runs) - 1
+            if _CJK_START.match(run) and len(run) > 1:
+                parts.append(" <-> ".join(_quote(run[i:i + 2]) for i in range(len(run) - 1)))
+            elif last and not run[0].isdigit():
+                parts.append(_quote(run[:MAX_TOKEN]) + ":*")
+            else:
+                parts.append(_quote(run[:MAX_TOKEN]))
+        phrases.append("(" + " <-> ".join(parts) + ")")
+    return " & ".join(sorted(phrases)) if phrases else None
+
+
+# ---- Immich v3.1.0 baseline (server/src/utils/database.ts tokenizeForSearch, PR #24285) ----
+
+def _immich_is_cjk(ch: str) -> bool:
+    c = ord(ch)
+    return (0x4E00 <= c <= 0x9FFF or 0xAC00 <= c <= 0xD7AF or 0x3040 <= c <= 0x309F
+            or 0x30A0 <= c <= 0x30FF or 0x3400 <= c <= 0x4DBF)
+
+
+def immich_tokenize(text: str) -> str:
+    """Immich's tokenizeForSearch: CJK runs -> overlapping bigrams (lone char -> unigram), other
+    non-space runs kept whole, joined by single spaces. Code points <= 32 separate. JavaScript
+    iterates UTF-16 code units; characters outside the BMP are non-CJK there and here alike."""
+    tokens: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ord(ch) <= 32:
+            i += 1
+            continue
+        start = i
+        if _immich_is_cjk(ch):
+            while i < n and _immich_is_cjk(text[i]):
+                i += 1
+            run = text[start:i]
+            tokens += [run] if len(run) == 1 else [run[k:k + 2] for k in range(len(run) - 1)]
+        else:
+            while i < n and ord(text[i]) > 32 and not _immich_is_cjk(text[i]):
+                i += 1
+            tokens.append(text[start:i])
+    return " ".join(tokens)
