@@ -48,8 +48,9 @@ RETURN (SELECT coalesce(string_agg(format('%L:%s', d.token, least(d.pos, 16383))
         FROM zh_search.doc_tokens(zh_search.normalize(t)) AS d);
 
 -- The user's query: whitespace separates terms (AND); within a term, tokens form a phrase
--- (adjacent bigrams = substring). The last token of a term is a prefix when it is a word or a
--- single CJK character. NULL when the query has no letters, digits or CJK characters.
+-- (adjacent bigrams = substring). The last token of a term is a prefix unless it is a CJK run of
+-- two or more characters (a word, a number or a single CJK character can continue in the text).
+-- NULL when the query has no letters, digits or CJK characters.
 CREATE FUNCTION zh_search.query_tsquery(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   WITH terms AS (
@@ -59,7 +60,6 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   ), runs AS (
     SELECT t.tord, r.ord, r.m[1] AS run, length(r.m[1]) AS len,
            r.m[1] ~ '^[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]' AS cjk,
-           r.m[1] ~ '^[0-9]' AS digits,
            r.ord = max(r.ord) OVER (PARTITION BY t.tord) AS last
     FROM terms t, regexp_matches(t.term,
       '[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]+|[a-z\u00df-\u00f6\u00f8-\u024f\u0370-\u03ff\u0400-\u04ff]+|[0-9]+',
@@ -68,7 +68,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT tord, ord,
            CASE WHEN cjk AND len > 1 THEN
                   (SELECT string_agg(quote_literal(substr(run, i, 2)), ' <-> ' ORDER BY i) FROM generate_series(1, len - 1) AS i)
-                WHEN last AND NOT digits THEN quote_literal(left(run, 100)) || ':*'
+                WHEN last THEN quote_literal(left(run, 100)) || ':*'
                 ELSE quote_literal(left(run, 100)) END AS part
     FROM runs
   ), phrases AS (

@@ -60,7 +60,7 @@ def query_tsquery(query: str) -> str | None:
     """The text of zh_search.query_tsquery(query) before PostgreSQL normalises it; None if empty.
 
     Terms (split on whitespace) are ANDed; a term's tokens form a phrase; CJK runs become adjacent
-    bigrams; the term's last token is a prefix when it is a word or a single CJK character."""
+    bigrams; the term's last token is a prefix unless it is a CJK run of two or more characters."""
     phrases = []
     for term in unicodedata.normalize("NFKC", query).lower().split():
         runs = _runs(term)
@@ -71,7 +71,7 @@ def query_tsquery(query: str) -> str | None:
             last = index == len(runs) - 1
             if _CJK_START.match(run) and len(run) > 1:
                 parts.append(" <-> ".join(_quote(run[i:i + 2]) for i in range(len(run) - 1)))
-            elif last and not run[0].isdigit():
+            elif last:
                 parts.append(_quote(run[:MAX_TOKEN]) + ":*")
             else:
                 parts.append(_quote(run[:MAX_TOKEN]))
