@@ -28,7 +28,9 @@ def test_patched_server_on_postgres_with_pgvector(patched_tree: Path, tools: Nod
     if not (shutil.which("redis-server") or shutil.which("valkey-server")):
         pytest.skip("redis-server is not installed (Immich needs Redis; apt-get install redis-server)")
     server = patched_tree / "server"
-    if not (server / "dist" / "main.js").is_file():
+    built = server / "dist" / "main.js"
+    newest_source = max(path.stat().st_mtime for path in (server / "src").rglob("*.ts"))
+    if not built.is_file() or built.stat().st_mtime < newest_source:
         run_tool(["pnpm", "--filter", "immich", "build"], patched_tree, tools, 1200)
 
     scratch = stack.scratch_dir()

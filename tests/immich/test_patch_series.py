@@ -84,6 +84,16 @@ def test_series_applies_cleanly_to_v3_1_0(immich_tree: Path):
     assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") == len(patches())
 
 
+def test_each_patch_also_applies_on_its_own(immich_tree: Path):
+    """Features stay separable: no patch needs another one's lines to apply (they may still need
+    each other to build; apply the series in order)."""
+    if series_is_applied(immich_tree):
+        pytest.skip(f"{immich_tree} already has the series applied; point IMMICH_SRC at a clean v3.1.0 tree")
+    for patch in patches():
+        result = subprocess.run(["git", "apply", "--check", str(patch.path)], cwd=immich_tree, capture_output=True, text=True)
+        assert result.returncode == 0, f"{patch.path.name}: {result.stderr}"
+
+
 def test_apply_script_applies_once_and_is_idempotent(immich_tree: Path, tmp_path: Path):
     if series_is_applied(immich_tree):
         pytest.skip(f"{immich_tree} already has the series applied; point IMMICH_SRC at a clean v3.1.0 tree")
