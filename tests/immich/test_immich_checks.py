@@ -34,7 +34,8 @@ def test_web_unit_tests_and_svelte_check(patched_tree: Path, tools: NodeTools):
         pytest.skip(f"{web} has no node_modules; {HOW_TO_FULL}")
     _run(["pnpm", "exec", "svelte-kit", "sync"], web, tools, 300)
     # the new spec, plus Immich's specs of the touched asset service and asset-viewer menu
-    specs = ["src/lib/utils/zh-search.spec.ts", "src/lib/components/shared-components/search-bar/SearchBar.spec.ts",
+    specs = ["src/lib/utils/zh-search.spec.ts", "src/lib/utils/chinese-clip.spec.ts",
+             "src/lib/components/shared-components/search-bar/SearchBar.spec.ts",
              "src/lib/services/asset.service.spec.ts",
              "src/lib/components/asset-viewer/AssetViewerNavBar.spec.ts"]
     _run(["pnpm", "exec", "vitest", "run", *specs], web, tools, 600)
