@@ -62,6 +62,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     health_interval_s: float = 5.0  # GET /ping on every upstream (0 = off)
     client_allow: str = ""  # client networks allowed, e.g. "127.0.0.1/32,10.0.0.0/8"; empty = any
     shared_secret: str = ""  # Bearer/X-Api-Key/api-key header, Basic password, or a /<secret>/ URL prefix
+    # Faces (plugin_service/engines/faces, docs/faces.md). A folder holding packs already on disk:
+    # <dir>/<pack>/ in InsightFace's zip layout or Immich's, or an Immich ML cache (<dir>/facial-recognition/<pack>/).
+    face_pack_dir: str = ""
+    face_detection_size: int = 640  # SCRFD input (Immich and insightface: 640)
+    # MT Photos AI API (plugin_service/mtphotos, docs/mtphotos.md). Empty key = the API refuses every request.
+    mt_photos_api_key: str = ""
+    mt_photos_face_model: str = "buffalo_l"
+    mt_photos_face_min_score: float = 0.65  # mt-photos-insightface-unofficial's DETECTION_THRESH
+    mt_photos_clip_model: str = ""  # empty = the CLIP engine's default
+    mt_photos_max_side: int = 10000  # the reference refuses images wider or taller than this
 
     @property
     def effective_request_threads(self) -> int:
