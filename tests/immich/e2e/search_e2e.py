@@ -76,25 +76,42 @@ class Check:
         return self.expected == self.got
 
 
-def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
+def login_and_upload(api_base: str, images: list[Path]) -> tuple[httpx.Client, dict[str, str]]:
     client = httpx.Client(base_url=api_base.rstrip("/"), timeout=60)
     credentials = {"email": "admin@example.com", "password": "admin"}
     client.post("/auth/admin-sign-up", json={**credentials, "name": "Admin"})
     token = client.post("/auth/login", json=credentials).json()["accessToken"]
     client.headers["Authorization"] = f"Bearer {token}"
-
     ids: dict[str, str] = {}
     for letter, image in zip("ABCDEF", images):
         form = {"fileCreatedAt": f"2024-01-0{CREATED_DAY[letter]}T00:00:00Z", "fileModifiedAt": "2024-01-01T00:00:00Z",
                 "filename": f"{letter}-{image.name}"}
         response = client.post("/assets", data=form, files={"assetData": (image.name, image.read_bytes())})
         ids[letter] = response.json()["id"]
-    names = {v: k for k, v in ids.items()}
+    return client, ids
 
+
+def write_embeddings(db: psycopg.Connection, ids: dict[str, str]) -> None:
+    for letter, cosine in COSINE.items():
+        db.execute('INSERT INTO smart_search VALUES (%s, %s::vector) ON CONFLICT ("assetId") DO UPDATE SET embedding = EXCLUDED.embedding',
+                   (ids[letter], vector(cosine)))
+
+
+def searcher(client: httpx.Client, names: dict[str, str]):
+    def search(kind: str, body: dict) -> str:
+        response = client.post(f"/search/{kind}", json=body)
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        return " ".join(names.get(item["id"], "?") for item in response.json()["assets"]["items"])
+    return search
+
+
+def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
+    """Against a stand-in of the layer (exact, known ranks)."""
+    client, ids = login_and_upload(api_base, images)
+    names = {v: k for k, v in ids.items()}
     with psycopg.connect(dsn, autocommit=True) as db:
-        for letter, cosine in COSINE.items():
-            db.execute('INSERT INTO smart_search VALUES (%s, %s::vector) ON CONFLICT ("assetId") DO UPDATE SET embedding = EXCLUDED.embedding',
-                       (ids[letter], vector(cosine)))
+        write_embeddings(db, ids)
         for letter, (_, tokens) in OCR.items():
             db.execute("INSERT INTO ocr_search VALUES (%s, %s) ON CONFLICT DO NOTHING", (ids[letter], tokens))
         db.execute(STANDIN_LAYER)
@@ -102,12 +119,7 @@ def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
             db.execute("INSERT INTO zh_search.standin_text VALUES (%s, %s)", (ids[letter], raw))
 
     checks: list[Check] = []
-
-    def search(kind: str, body: dict) -> str:
-        response = client.post(f"/search/{kind}", json=body)
-        if response.status_code != 200:
-            return f"HTTP {response.status_code}"
-        return " ".join(names.get(item["id"], "?") for item in response.json()["assets"]["items"])
+    search = searcher(client, names)
 
     def check(label: str, got: str, expected: str) -> None:
         checks.append(Check(label, expected, got))
@@ -138,6 +150,50 @@ def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
         db.execute("DROP SCHEMA zh_search CASCADE")
     check("layer dropped: `ocr:发票` falls back (Immich OCR, newest first)", search("smart", {"query": "ocr:发票"}), "D A")
     check("layer dropped: `发票` plain CLIP order", search("smart", {"query": "发票"}), "B C D A E")
+    return checks
+
+
+def weighted_order(rows: list[tuple[str, float | None, float | None]], clip_weight=1.0, text_weight=0.5) -> list[str]:
+    """Python reference of the server's weighted blend, to check it on the real layer's output."""
+    best = max((rank for _, _, rank in rows if rank and rank > 0), default=0)
+    cosines = [cosine for _, cosine, _ in rows if cosine is not None]
+    worst = min(cosines) if cosines else 0.0
+    def score(row):
+        _, cosine, rank = row
+        text = rank / best if rank and rank > 0 else 0.0
+        return clip_weight * (worst if cosine is None else cosine) + text_weight * text
+    ranked = sorted(rows, key=lambda row: (-score(row), -(row[1] if row[1] is not None else -math.inf), row[0]))
+    return [asset_id for asset_id, _, _ in ranked]
+
+
+def run_real_layer(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
+    """Against the real zh_search layer (`plugin-service db upgrade`), fed through Immich's asset_ocr."""
+    client, ids = login_and_upload(api_base, images)
+    names = {v: k for k, v in ids.items()}
+    query_vector = vector(1.0)  # the stand-in ML's query embedding
+    with psycopg.connect(dsn, autocommit=True) as db:
+        write_embeddings(db, ids)
+        for letter, (raw, tokens) in OCR.items():
+            for line in raw.split():
+                db.execute('INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text) '
+                           "VALUES (%s, 0, 0, 1, 0, 1, 1, 0, 1, 0.9, 0.9, %s)", (ids[letter], line))
+            db.execute("INSERT INTO ocr_search VALUES (%s, %s) ON CONFLICT DO NOTHING", (ids[letter], tokens))
+        ocr_rows = db.execute("SELECT \"assetId\"::text FROM zh_search.ocr_search(%s, 1000)", ("发票",)).fetchall()
+        hybrid_rows = db.execute("SELECT \"assetId\"::text, cosine, text_rank FROM zh_search.hybrid_candidates(%s, %s::vector, 200)",
+                                 ("发票", query_vector)).fetchall()
+    layer_ocr = " ".join(names[row[0]] for row in ocr_rows if row[0] in names)
+    layer_hybrid = " ".join(names[a] for a in weighted_order([(a, c, t) for a, c, t in hybrid_rows]) if a in names)
+
+    checks: list[Check] = []
+    search = searcher(client, names)
+    checks.append(Check("real layer: zh_search.ocr_search('发票') finds the text in A and D", "A D",
+                        " ".join(sorted(layer_ocr.split()))))
+    checks.append(Check("real layer: `ocr:发票` in the layer's rank order", layer_ocr, search("smart", {"query": "ocr:发票"})))
+    checks.append(Check("real layer: metadata `{ocr: 发票}` in the layer's rank order", layer_ocr, search("metadata", {"ocr": "发票"})))
+    got = search("smart", {"query": "发票"})
+    checks.append(Check("real layer: `发票` hybrid = Python reference blend of hybrid_candidates", layer_hybrid, got))
+    checks.append(Check("real layer: `发票` text matches A, D above visual-only B, C, E", "A D", " ".join(sorted(got.split()[:2]))))
+    checks.append(Check("real layer: `a dog` (no text match = plain CLIP)", "B C D A E", search("smart", {"query": "a dog"})))
     return checks
 
 

