@@ -2,25 +2,30 @@
 -- Re-run by migrations with CREATE OR REPLACE; zhparser.sql replaces ocr_search with a version
 -- that adds the zhparser column's rank.
 
--- Ranked OCR matches, best first. rank = ts_rank over the bigram tsvector. When the token path
--- finds nothing (e.g. '5678' inside '12345678', 'phone' inside 'iphone') a substring path over the
--- normalised text answers instead, with a small constant rank.
+-- Ranked OCR matches, best first. rank = ts_rank over the bigram tsvector. A substring path over
+-- the normalised text (pg_trgm index) adds, with a small constant rank after every token match,
+-- what tokens cannot find: a number or word inside a longer one ('5678' in '12345678', 'phone' in
+-- 'iphone'), queries without letters, digits or CJK, and anything when the token path found nothing.
 CREATE OR REPLACE FUNCTION zh_search.ocr_search(query text, max_results integer DEFAULT 200)
 RETURNS TABLE("assetId" uuid, rank real)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 #variable_conflict use_column
 DECLARE
   q tsquery := zh_search.query_tsquery(query);
+  n integer := 0;
 BEGIN
   IF q IS NOT NULL THEN
     RETURN QUERY
       SELECT o."assetId", ts_rank(o.tsv, q) AS r FROM zh_search.ocr_text o
       WHERE o.tsv @@ q ORDER BY r DESC, o."assetId" LIMIT max_results;
-    IF FOUND THEN RETURN; END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
   END IF;
-  RETURN QUERY
-    SELECT o."assetId", 0.001::real FROM zh_search.ocr_text o
-    WHERE o.norm LIKE ALL (zh_search.query_patterns(query)) ORDER BY o."assetId" LIMIT max_results;
+  IF q IS NULL OR n = 0 OR (n < max_results AND lower(normalize(query, NFKC)) ~ '[0-9a-z]{3}') THEN
+    RETURN QUERY
+      SELECT o."assetId", 0.0001::real FROM zh_search.ocr_text o
+      WHERE o.norm LIKE ALL (zh_search.query_patterns(query)) AND (q IS NULL OR NOT o.tsv @@ q)
+      ORDER BY o."assetId" LIMIT max_results - n;
+  END IF;
 END $$;
 
 -- Candidates for hybrid smart search: the max_results nearest CLIP embeddings (cosine = 1 - <=>)

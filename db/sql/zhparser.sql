@@ -47,7 +47,7 @@ ALTER TABLE zh_search.ocr_text
 CREATE INDEX ocr_text_tsv_zh_idx ON zh_search.ocr_text USING gin (tsv_zh);
 
 -- Matches = bigram phrase OR zhparser words (AND); rank = sum of the two ts_ranks (separate sums
--- keep the grading that one concatenated vector would flatten).
+-- keep the grading that one concatenated vector would flatten). Substring path as in functions.sql.
 CREATE OR REPLACE FUNCTION zh_search.ocr_search(query text, max_results integer DEFAULT 200)
 RETURNS TABLE("assetId" uuid, rank real)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
@@ -55,6 +55,7 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 DECLARE
   q tsquery := zh_search.query_tsquery(query);
   qz tsquery := plainto_tsquery('zh_search.zh_ocr', zh_search.normalize(query));
+  n integer := 0;
 BEGIN
   IF numnode(qz) = 0 THEN qz := NULL; END IF;
   IF q IS NOT NULL OR qz IS NOT NULL THEN
@@ -62,9 +63,13 @@ BEGIN
       SELECT o."assetId", (coalesce(ts_rank(o.tsv, q), 0) + coalesce(ts_rank(o.tsv_zh, qz), 0))::real AS r
       FROM zh_search.ocr_text o
       WHERE o.tsv @@ q OR o.tsv_zh @@ qz ORDER BY r DESC, o."assetId" LIMIT max_results;
-    IF FOUND THEN RETURN; END IF;
+    GET DIAGNOSTICS n = ROW_COUNT;
   END IF;
-  RETURN QUERY
-    SELECT o."assetId", 0.001::real FROM zh_search.ocr_text o
-    WHERE o.norm LIKE ALL (zh_search.query_patterns(query)) ORDER BY o."assetId" LIMIT max_results;
+  IF q IS NULL OR n = 0 OR (n < max_results AND lower(normalize(query, NFKC)) ~ '[0-9a-z]{3}') THEN
+    RETURN QUERY
+      SELECT o."assetId", 0.0001::real FROM zh_search.ocr_text o
+      WHERE o.norm LIKE ALL (zh_search.query_patterns(query))
+        AND NOT coalesce(o.tsv @@ q OR o.tsv_zh @@ qz, false)
+      ORDER BY o."assetId" LIMIT max_results - n;
+  END IF;
 END $$;

@@ -80,10 +80,19 @@ def test_every_one_character_query_equals_substring_search(corpus, query):
     assert set(found(corpus, query)) == {name for name, t in texts.items() if query in t}
 
 
-def test_substring_path_when_tokens_find_nothing(corpus):
-    assert found(corpus, "5678") == ["invoice"] or set(found(corpus, "5678")) == {"invoice", "fullwidth"}
+def test_substring_path_for_numbers_and_words_inside_longer_ones(corpus):
+    assert set(found(corpus, "5678")) == {"invoice", "fullwidth"}
     assert set(found(corpus, "phone")) == {"iphone"}
     assert found(corpus, "zzzz") == []
+    conn, ids = corpus
+    extra = new_asset(conn)
+    ocr_upsert(conn, extra, ["取餐号 5678"])
+    try:
+        ranked = search(conn, "5678")
+        assert ranked[0][0] == extra  # the token match first, the substring matches after it
+        assert {a for a, _ in ranked[1:]} == {ids["invoice"], ids["fullwidth"]} and ranked[0][1] > ranked[1][1] > 0
+    finally:
+        conn.execute("DELETE FROM asset WHERE id = %s", (extra,))
 
 
 @pytest.mark.parametrize("query", [
