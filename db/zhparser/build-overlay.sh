@@ -3,7 +3,7 @@
 # into an overlay directory that tests/_postgres.py lays over its copy of the wheel
 # (PLUGIN_SERVICE_PG_OVERLAY=<out>/pginstall); the wheel itself is not modified.
 #
-#   db/zhparser/build-overlay.sh SCWS_CHECKOUT ZHPARSER_CHECKOUT OUT_DIR
+#   db/zhparser/build-overlay.sh SCWS_GIT_REPO ZHPARSER_GIT_REPO OUT_DIR   (local clones or mirrors)
 #   PLUGIN_SERVICE_PG_OVERLAY=OUT_DIR/pginstall pytest tests/db
 #
 # Needs gcc, make, autoconf, automake, libtool, php-cli (+ mbstring) and iconv
@@ -17,17 +17,19 @@ pginstall=$(dirname "$(dirname "$pg_config")")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cp -r "$scws_src" "$work/scws"
+git clone -q "$scws_src" "$work/scws"   # a local clone or bare mirror of the upstream repository
 cd "$work/scws"
 sed -i '/^\t#unison/d' Makefile.am   # automake rejects a '#' comment at the start of a rule
-touch README; aclocal; autoconf; autoheader; libtoolize -q; automake --add-missing 2>/dev/null
+touch README; { aclocal; autoconf; autoheader; libtoolize -q; automake --add-missing; } 2>/dev/null
 ./configure -q --prefix="$work/scws-inst" --disable-shared --enable-static CFLAGS="-O2 -fPIC"
 make -s -j"$(nproc)"; make -s install
 
 (cd dev/dict && php calc_text.php 2>/dev/null) | iconv -f gbk -t utf-8 -c > "$work/dict.utf8.txt"
 "$work/scws-inst/bin/scws-gen-dict" -c utf8 -i "$work/dict.utf8.txt" -o "$work/dict.utf8.xdb"
 
-cp -r "$zhparser_src" "$work/zhparser"
+# dict.utf8.xdb may be missing from a mirror: check out everything else
+git clone -q --no-checkout "$zhparser_src" "$work/zhparser"
+git -C "$work/zhparser" ls-tree -r --name-only HEAD | grep -vx 'dict.utf8.xdb' | xargs git -C "$work/zhparser" checkout HEAD --
 cp "$work/dict.utf8.xdb" "$work/zhparser/dict.utf8.xdb"
 cd "$work/zhparser"
 # the wheel's pg_config carries CFLAGS of a newer gcc (-Wmissing-variable-declarations): override them
