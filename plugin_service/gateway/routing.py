@@ -20,7 +20,7 @@ from plugin_service.immich.protocol import Entries, ModelEntry
 log = logging.getLogger(__name__)
 
 # Settings fields of the face engine that mean "a face pack is configured".
-FACE_PACK_SETTINGS = ("face_pack",)
+FACE_PACK_SETTINGS = ("face_pack", "face_pack_dir")
 
 
 def faces_available_locally(settings: Settings) -> bool:
