@@ -98,3 +98,22 @@ def test_predict_over_http_and_a_missing_pack(ctx):
         assert '"x1":' in response.text and ".0," in response.text  # Immich's float-typed whole pixels
         missing = client.post("/predict", data={"entries": IMMICH_ENTRIES.replace("buffalo_l", "antelopev2")}, files={"image": ("blob", data, "application/octet-stream")})
         assert missing.status_code == 500 and "antelopev2" in missing.json()["detail"]
+
+
+def test_the_request_a_real_immich_sent_gets_an_immich_shaped_answer(ctx):
+    """shared/immich-contract holds the bytes Immich v3.1.0 posted for facial-recognition; replay them."""
+    from litestar.testing import TestClient
+
+    from plugin_service.app import create_app
+    from tests._paths import CONTRACT
+    from tests.immich_protocol.contract import check_faces, load_captures
+
+    if not CONTRACT.is_dir():
+        pytest.skip(f"no Immich captures at {CONTRACT}")
+    captures = [c for c in load_captures() if c.task == "facial-recognition"]
+    assert captures
+    with TestClient(create_app(ctx=ctx)) as client:
+        for capture in captures:
+            response = client.post("/predict", content=capture.body, headers=capture.headers)
+            assert response.status_code == 200, response.text
+            check_faces(response.json(), *capture.image_size)
