@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "plugin_service.store.cli:models",
     "db": "plugin_service.db.cli:db",
     "gateway": "plugin_service.gateway.cli:gateway",
+    "faces": "plugin_service.engines.faces.cli:faces",
 }
 
 

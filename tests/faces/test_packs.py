@@ -86,3 +86,21 @@ def test_packs_download_from_hugging_face_layout_through_the_store(tmp_path, fak
     assert len(model.analyse(load_rgb(T1), 0.5)) == 6
     spec = find_spec("buffalo_s", "facial-recognition")
     assert {s.state for s in ctx.store.status(spec)} == {"ok"}
+
+
+def test_faces_command_finds_and_compares(pack_root, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from plugin_service.cli import main
+    from tests._paths import require_shared
+
+    monkeypatch.setenv("PLUGIN_SERVICE_FACE_PACK_DIR", str(pack_root))
+    monkeypatch.setenv("PLUGIN_SERVICE_MODEL_DIR", str(tmp_path))
+    photo = str(require_shared() / T1)
+    copy = tmp_path / "copy.jpg"
+    shutil.copyfile(photo, copy)
+    result = CliRunner().invoke(main, ["faces", "--model", "buffalo_s", "--min-score", "0.5", "--compare", photo, str(copy)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("6 face(s)") == 2 and "+1.000" in result.output
+    missing = CliRunner().invoke(main, ["faces", "--model", "antelopev2", photo], env={"PLUGIN_SERVICE_OFFLINE": "1"})
+    assert missing.exit_code != 0 and "FACE_PACK_DIR" in missing.output
