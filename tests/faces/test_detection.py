@@ -111,3 +111,12 @@ def test_nms_suppresses_overlaps_in_score_order():
     scores = np.array([0.8, 0.9, 0.7, 0.6], np.float32)
     assert nms(boxes, scores, 0.4) == [1, 2]
     assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.4) == []
+
+
+def test_input_size_is_configurable_and_checked():
+    session = ort.InferenceSession(str(scrfd_path()), providers=["CPUExecutionProvider"])
+    small = ScrfdDetector(session, input_size=320)
+    rgb = load_rgb("faces/deepinsight__insightface/python-package/insightface/data/images/t1.jpg")
+    assert small.input_size == 320 and len(small.detect(rgb, 0.5)) == 6
+    with pytest.raises(ValueError, match="multiple of 32"):
+        ScrfdDetector(session, input_size=650)

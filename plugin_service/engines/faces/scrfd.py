@@ -45,12 +45,16 @@ class ScrfdDetector:
 
     def __init__(self, session, input_size: int = DEFAULT_INPUT_SIZE):
         self.session = session
-        self.input_size = input_size
         node = session.get_inputs()[0]
         self._input_name = node.name
         # A graph with the normalisation fused in takes raw uint8 pixels.
         self._raw_pixels = node.type == "tensor(uint8)"
         self._channels_last = self._raw_pixels and len(node.shape) == 4 and node.shape[-1] == 3
+        # An export with a fixed input size (e.g. [1,3,640,640]) can only run at that size.
+        fixed = node.shape[1] if self._channels_last else (node.shape[2] if len(node.shape) == 4 else None)
+        self.input_size = fixed if isinstance(fixed, int) and fixed > 0 else input_size
+        if self.input_size % 32:
+            raise ValueError(f"SCRFD input size must be a multiple of 32 (the coarsest stride), got {self.input_size}")
         if len(session.get_outputs()) < 9:
             raise ValueError(
                 f"not an SCRFD detector with keypoints: {len(session.get_outputs())} outputs, expected 9 "
