@@ -11,9 +11,10 @@ RETURNS TABLE("assetId" uuid, rank real)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 #variable_conflict use_column
 DECLARE
-  q tsquery := zh_search.query_tsquery(query);
+  q tsquery := zh_search.query_tsquery(left(query, 256));
   n integer := 0;
 BEGIN
+  max_results := least(greatest(coalesce(max_results, 200), 0), 10000);
   IF q IS NOT NULL THEN
     RETURN QUERY
       SELECT o."assetId", ts_rank(o.tsv, q) AS r FROM zh_search.ocr_text o
@@ -23,7 +24,7 @@ BEGIN
   IF q IS NULL OR n = 0 OR (n < max_results AND lower(normalize(query, NFKC)) ~ '[0-9a-z]{3}') THEN
     RETURN QUERY
       SELECT o."assetId", 0.0001::real FROM zh_search.ocr_text o
-      WHERE o.norm LIKE ALL (zh_search.query_patterns(query)) AND (q IS NULL OR NOT o.tsv @@ q)
+      WHERE o.norm LIKE ALL (zh_search.query_patterns(left(query, 256))) AND (q IS NULL OR NOT o.tsv @@ q)
       ORDER BY o."assetId" LIMIT max_results - n;
   END IF;
 END $$;
@@ -36,6 +37,7 @@ RETURNS TABLE("assetId" uuid, cosine real, text_rank real)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 #variable_conflict use_column
 BEGIN
+  max_results := least(greatest(coalesce(max_results, 200), 0), 10000);
   -- pgvector's HNSW returns at most ef_search rows; never fewer than asked for (transaction-local)
   IF current_setting('hnsw.ef_search', true) ~ '^\d+$' AND current_setting('hnsw.ef_search', true)::integer < max_results THEN
     PERFORM set_config('hnsw.ef_search', least(max_results, 1000)::text, true);

@@ -111,18 +111,34 @@ BEGIN
   RETURN changed;
 END $$;
 
+-- A failure of the layer must never fail Immich's own OCR write: it is logged as a WARNING (the
+-- subtransaction rolls back only our part) and `plugin-service db backfill` repairs the index.
+CREATE FUNCTION zh_search.sync(ids uuid[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM zh_search.refresh(ids);
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'zh_search: indexing OCR text of % asset(s) failed: % (%); run plugin-service db backfill',
+    cardinality(ids), SQLERRM, SQLSTATE;
+END $$;
+
 CREATE FUNCTION zh_search.sync_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM zh_search.refresh(ARRAY(SELECT DISTINCT n."assetId" FROM new_rows n)); RETURN NULL; END $$;
+BEGIN PERFORM zh_search.sync(ARRAY(SELECT DISTINCT n."assetId" FROM new_rows n)); RETURN NULL; END $$;
 CREATE FUNCTION zh_search.sync_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN PERFORM zh_search.refresh(ARRAY(SELECT DISTINCT o."assetId" FROM old_rows o)); RETURN NULL; END $$;
+BEGIN PERFORM zh_search.sync(ARRAY(SELECT DISTINCT o."assetId" FROM old_rows o)); RETURN NULL; END $$;
 CREATE FUNCTION zh_search.sync_updated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM zh_search.refresh(ARRAY(SELECT n."assetId" FROM new_rows n UNION SELECT o."assetId" FROM old_rows o));
+  PERFORM zh_search.sync(ARRAY(SELECT n."assetId" FROM new_rows n UNION SELECT o."assetId" FROM old_rows o));
   RETURN NULL;
 END $$;
 CREATE FUNCTION zh_search.sync_truncated() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-BEGIN TRUNCATE zh_search.ocr_text; RETURN NULL; END $$;
+BEGIN
+  TRUNCATE zh_search.ocr_text;
+  RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'zh_search: clearing the OCR text index failed: % (%); run plugin-service db backfill', SQLERRM, SQLSTATE;
+  RETURN NULL;
+END $$;
 
 -- Statement-level with transition tables: Immich's OCR upsert deletes and inserts all lines of an
 -- asset in one statement, so each asset is re-derived once per statement, not once per line.

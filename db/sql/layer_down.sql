@@ -12,6 +12,7 @@ DROP FUNCTION IF EXISTS zh_search.sync_inserted();
 DROP FUNCTION IF EXISTS zh_search.sync_deleted();
 DROP FUNCTION IF EXISTS zh_search.sync_updated();
 DROP FUNCTION IF EXISTS zh_search.sync_truncated();
+DROP FUNCTION IF EXISTS zh_search.sync(uuid[]);
 DROP FUNCTION IF EXISTS zh_search.refresh(uuid[]);
 DROP TABLE IF EXISTS zh_search.ocr_text;
 DROP FUNCTION IF EXISTS zh_search.query_patterns(text);

@@ -53,10 +53,11 @@ RETURNS TABLE("assetId" uuid, rank real)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
 #variable_conflict use_column
 DECLARE
-  q tsquery := zh_search.query_tsquery(query);
-  qz tsquery := plainto_tsquery('zh_search.zh_ocr', zh_search.normalize(query));
+  q tsquery := zh_search.query_tsquery(left(query, 256));
+  qz tsquery := plainto_tsquery('zh_search.zh_ocr', zh_search.normalize(left(query, 256)));
   n integer := 0;
 BEGIN
+  max_results := least(greatest(coalesce(max_results, 200), 0), 10000);
   IF numnode(qz) = 0 THEN qz := NULL; END IF;
   IF q IS NOT NULL OR qz IS NOT NULL THEN
     RETURN QUERY
@@ -68,7 +69,7 @@ BEGIN
   IF q IS NULL OR n = 0 OR (n < max_results AND lower(normalize(query, NFKC)) ~ '[0-9a-z]{3}') THEN
     RETURN QUERY
       SELECT o."assetId", 0.0001::real FROM zh_search.ocr_text o
-      WHERE o.norm LIKE ALL (zh_search.query_patterns(query))
+      WHERE o.norm LIKE ALL (zh_search.query_patterns(left(query, 256)))
         AND NOT coalesce(o.tsv @@ q OR o.tsv_zh @@ qz, false)
       ORDER BY o."assetId" LIMIT max_results - n;
   END IF;

@@ -110,6 +110,15 @@ def test_injection_shaped_input_is_text(corpus, query):
         assert set(hits) == {name for name, t in texts.items() if normalize(query.strip()) in t}
 
 
+def test_odd_limits_and_long_queries(corpus):
+    conn, ids = corpus
+    everything = len(search(conn, "发票"))
+    assert len(search(conn, "发票", None)) == everything  # NULL: the default
+    assert search(conn, "发票", -5) == [] and search(conn, "发票", 0) == []
+    assert search(conn, "发票" * 5000) == []  # a 10,000-character query is cut, not an error
+    assert set(found(corpus, "发票号码" + " " * 3000 + "zzz")) == {"invoice", "spaced"}  # only the first 256 characters count
+
+
 def test_operators_in_query_are_not_operators(corpus):
     assert set(found(corpus, "发票 & !北京")) == set(found(corpus, "发票 北京"))
     assert set(found(corpus, "发票' | '北京")) == set(found(corpus, "发票 北京"))

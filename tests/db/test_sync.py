@@ -103,3 +103,17 @@ def test_backfill_indexes_what_existed_before_and_is_idempotent(immich_db):
         assert len(queries.ocr_search(conn, "咖啡")) == 12
         assert queries.backfill(conn, batch=100).changed == 0
     engine.dispose()
+
+
+def test_a_broken_layer_never_fails_immichs_write(conn):
+    a = new_asset(conn)
+    conn.execute("ALTER TABLE zh_search.ocr_text RENAME TO ocr_text_moved")
+    try:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        ocr_upsert(conn, a, ["发票"])  # succeeds although indexing fails
+        conn.execute("TRUNCATE asset_ocr")
+        assert conn.execute('SELECT count(*) FROM ocr_search WHERE "assetId" = %s', (a,)).fetchone()[0] == 1
+        assert any("zh_search: indexing OCR text" in n for n in notices), notices
+    finally:
+        conn.execute("ALTER TABLE zh_search.ocr_text_moved RENAME TO ocr_text")
