@@ -42,7 +42,7 @@ class ClipText(msgspec.Struct):
     text: str
 
 
-def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     expected = _ctx(connection).settings.mt_photos_api_key
     if not expected:
         raise NotAuthorizedException(DISABLED)
@@ -56,11 +56,11 @@ def _unauthorised(_: Request, exc: NotAuthorizedException) -> Response:
 
 
 def _ctx(connection: ASGIConnection) -> ServiceContext:
-    return connection.app.state.ctx
+    return connection.app.state["ctx"]
 
 
 async def _run(request: Request, kind: str, fn, *args):
-    executors = getattr(request.app.state, "executors", None)
+    executors = request.app.state.get("executors")
     if executors is not None:
         return await executors.run(kind, fn, *args)
     return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))

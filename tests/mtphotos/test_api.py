@@ -174,3 +174,24 @@ def test_clip_without_an_engine_or_model_says_so(client):
 def test_clip_txt_needs_a_text_field(client):
     response = client.post("/clip/txt", headers={"api-key": KEY}, json={"query": "猫"})
     assert response.status_code == 422 and "text" in response.json()["detail"]
+
+
+def test_animated_gif_uses_the_first_frame(client):
+    rgb = Image.open(require_shared() / T1).convert("RGB")
+    buffer = io.BytesIO()
+    rgb.save(buffer, "GIF", save_all=True, append_images=[Image.new("RGB", rgb.size, "black")], duration=100, loop=0)
+    body = client.post("/represent", headers={"api-key": KEY}, files={"file": ("t1.gif", buffer.getvalue(), "image/gif")}).json()
+    assert len(body["result"]) >= 5  # a 256-colour palette costs a little detail
+
+
+def test_router_works_in_a_minimal_app_with_the_context_in_state(pack_root, tmp_path):
+    from litestar import Litestar
+    from litestar.datastructures import State
+
+    from plugin_service.mtphotos.routes import router
+
+    ctx = ServiceContext.from_settings(load_settings({}, mt_photos_api_key=KEY, face_pack_dir=str(pack_root), model_dir=str(tmp_path)))
+    with TestClient(Litestar(route_handlers=[router], state=State({"ctx": ctx}))) as client:
+        assert client.post("/check", headers={"api-key": KEY}).json()["result"] == "pass"
+        assert client.post("/check", headers={"api-key": "no"}).status_code == 401
+        assert len(client.post("/represent", headers={"api-key": KEY}, files=_file(T1)).json()["result"]) == 6
