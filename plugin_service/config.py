@@ -70,7 +70,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mt_photos_api_key: str = ""
     mt_photos_face_model: str = "buffalo_l"
     mt_photos_face_min_score: float = 0.65  # mt-photos-insightface-unofficial's DETECTION_THRESH
-    mt_photos_clip_model: str = ""  # empty = the CLIP engine's default
+    mt_photos_clip_model: str = "chinese-clip-vit-base-patch16"  # what mt-photos-ai runs (cn-clip ViT-B-16, 512-d)
     mt_photos_max_side: int = 10000  # the reference refuses images wider or taller than this
 
     @property

@@ -82,8 +82,7 @@ def _clip(ctx: ServiceContext, model_type: str, payload) -> list[str]:
     from plugin_service.immich.protocol import ModelEntry
     from plugin_service.immich.tasks import HANDLERS
 
-    # The CLIP engine's own default when MT Photos has none of its own.
-    name = ctx.settings.mt_photos_clip_model or str(getattr(ctx.settings, "clip_default_model", "") or "")
+    name = ctx.settings.mt_photos_clip_model
     if not name:
         raise Refused("No CLIP model configured: set PLUGIN_SERVICE_MT_PHOTOS_CLIP_MODEL")
     embedding = _load(lambda: HANDLERS["clip"](ctx, {model_type: ModelEntry(name)}, payload))
