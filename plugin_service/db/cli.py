@@ -16,7 +16,22 @@ def _engine(ctx: click.Context):
     return create_engine(ctx.obj["url"], poolclass=pool.NullPool)
 
 
-@click.group()
+class _DbGroup(click.Group):
+    """Turns database errors into one-line messages instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            url = (ctx.obj or {}).get("url", "")
+            raise click.ClickException(f"database error ({redacted(url) if url else 'no URL'}): {exc.orig}") from exc
+        except RuntimeError as exc:  # e.g. Immich's tables are missing
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_DbGroup)
 @click.option("--database-url", envvar="PLUGIN_SERVICE_DATABASE_URL", default=None,
               help="PostgreSQL URL of Immich's database. Default: Immich's DB_URL, else DB_HOSTNAME, DB_PORT, "
                    "DB_USERNAME, DB_PASSWORD, DB_DATABASE_NAME.")

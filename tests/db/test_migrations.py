@@ -73,6 +73,10 @@ def test_upgrade_refuses_a_database_without_immich(postgres):
     url = postgres.create_database("not_immich")
     with pytest.raises(RuntimeError, match="start Immich"):
         migrate.upgrade(url)
+    result = CliRunner().invoke(main, ["db", "--database-url", url, "upgrade"])
+    assert result.exit_code == 1 and "start Immich v3.1.0 once" in result.output
+    result = CliRunner().invoke(main, ["db", "--database-url", "postgresql://nobody@127.0.0.1:1/x", "status"])
+    assert result.exit_code == 1 and "database error" in result.output and "Traceback" not in result.output
     postgres.drop_database("not_immich")
 
 
