@@ -195,3 +195,13 @@ def test_router_works_in_a_minimal_app_with_the_context_in_state(pack_root, tmp_
         assert client.post("/check", headers={"api-key": KEY}).json()["result"] == "pass"
         assert client.post("/check", headers={"api-key": "no"}).status_code == 401
         assert len(client.post("/represent", headers={"api-key": KEY}, files=_file(T1)).json()["result"]) == 6
+
+
+def test_ocr_reads_rendered_chinese_and_a_tight_single_line_crop(client):
+    from tests.ocr.fonts import render_lines
+
+    for padding in (30, 2):  # a normal picture, then a crop with no room around the line
+        buffer = io.BytesIO()
+        render_lines(["人工智能相册"], size=32, padding=padding).save(buffer, "PNG")
+        result = client.post("/ocr", headers={"api-key": KEY}, files={"file": ("line.png", buffer.getvalue(), "image/png")}).json()["result"]
+        assert [t.replace(" ", "") for t in result["texts"]] == ["人工智能相册"], padding
