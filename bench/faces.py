@@ -70,7 +70,7 @@ def main() -> None:
     images = _images(ground_truth)
     megapixels = sum(rgb.shape[0] * rgb.shape[1] for _, rgb, _ in images) / len(images) / 1e6
     recogniser = Recogniser(ort_session(sface_path(Path(tempfile.mkdtemp())), intra_op_threads=args.threads), mean=0.0, std=1.0, bgr=True)
-    rows, quality = [], ""
+    rows = []
     for detector_file in ("det_500m.onnx", "scrfd_2.5g.onnx"):
         detector = ScrfdDetector(ort_session(DATA / "face-models" / "scrfd" / detector_file, intra_op_threads=args.threads))
         for _, rgb, _ in images[:3]:  # warm-up

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from plugin_service.errors import BadRequest, InvalidRequestFormat, ModelError
-from plugin_service.immich.protocol import ImagePayload, ModelEntry, TextPayload, parse_entries
+from plugin_service.immich.protocol import ImagePayload, TextPayload, parse_entries
 from plugin_service.immich.tasks import HANDLERS
 from tests._paths import require_shared
 from tests.faces._models import make_pack, scrfd_path
