@@ -72,7 +72,9 @@ def test_no_configured_key_turns_the_api_off(pack_root, tmp_path):
 
 def test_check_and_restart(client):
     headers = {"api-key": KEY}
-    body = client.post("/check", headers=headers).json()
+    response = client.post("/check", headers=headers)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    body = response.json()
     assert body["result"] == "pass" and body["recognition_model"] == "buffalo_l"
     assert client.post("/restart", headers=headers).json() == {"result": "pass"}
 
