@@ -81,8 +81,12 @@ def fake_hugging_face(tmp_path, graphs):
 def test_packs_download_from_hugging_face_layout_through_the_store(tmp_path, fake_hugging_face):
     settings = load_settings({}, model_dir=str(tmp_path / "models"), hf_endpoint=fake_hugging_face, ort_intra_op_threads=1)
     ctx = ServiceContext.from_settings(settings)
+    # A previous download stopped after the detector: the store fetches the rest.
+    partial = tmp_path / "models" / "facial-recognition" / "buffalo_s" / "detection"
+    partial.mkdir(parents=True)
+    shutil.copyfile(scrfd_path(), partial / "model.onnx")
     model = load_face_model(ctx, "buffalo_s")
-    assert (tmp_path / "models" / "facial-recognition" / "buffalo_s" / "detection" / "model.onnx").is_file()
+    assert (tmp_path / "models" / "facial-recognition" / "buffalo_s" / "recognition" / "model.onnx").is_file()
     assert len(model.analyse(load_rgb(T1), 0.5)) == 6
     spec = find_spec("buffalo_s", "facial-recognition")
     assert {s.state for s in ctx.store.status(spec)} == {"ok"}

@@ -33,9 +33,12 @@ def local_pack(ctx: ServiceContext, name: str) -> PackFiles | None:
     for directory in candidates:
         if directory.is_dir():
             try:
-                return find_pack_files(directory)
+                files = find_pack_files(directory)
             except PackNotFound:
                 continue
+            # A half-downloaded store folder (detector only) is completed by the store instead.
+            if files.recogniser is not None:
+                return files
     return None
 
 
