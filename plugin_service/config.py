@@ -73,6 +73,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     mt_photos_clip_model: str = "chinese-clip-vit-base-patch16"  # what mt-photos-ai runs (cn-clip ViT-B-16, 512-d)
     mt_photos_max_side: int = 10000  # the reference refuses images wider or taller than this
 
+    # Chinese-CLIP (docs/clip.md). Aliases let an unpatched Immich ask for an allow-listed name of the
+    # same dimension, e.g. "ViT-B-16__openai=chinese-clip-vit-base-patch16".
+    clip_aliases: str = ""
+    clip_precision: str = "fp32"  # fp32 | int8 | fp16 (quantised files made by `plugin-service clip export`)
+
     @property
     def effective_request_threads(self) -> int:
         return self.request_threads or max(os.cpu_count() or 1, 1)
