@@ -27,6 +27,7 @@ OPTIONAL_ROUTERS = ("plugin_service.mtphotos.routes:router",)
 def create_app(settings: Settings | None = None, ctx: ServiceContext | None = None) -> Litestar:
     settings = settings or (ctx.settings if ctx else load_settings())
     ctx = ctx or ServiceContext.from_settings(settings)
+    _check_clip_aliases(settings)
     executors = Executors.create(settings.effective_request_threads)
     # Gateway: upstream routing (dispatcher is None without upstreams), security, request ids, /metrics.
     gateway = build_gateway(settings, ctx, executors)
@@ -53,6 +54,19 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
         logging_config=None,
         debug=False,
     )
+
+
+def _check_clip_aliases(settings: Settings) -> None:
+    """Refuse bad aliases at start-up, and remind the admin that re-indexing is theirs to do."""
+    from plugin_service.engines.clip.architectures import parse_aliases
+
+    for alias, target in parse_aliases(settings.clip_aliases).items():
+        log.warning(
+            "CLIP alias: requests for %s are answered by %s. Immich cannot tell: after changing what an alias "
+            "points to, run Administration > Jobs > Smart Search > All to re-index.",
+            alias,
+            target,
+        )
 
 
 def _optional_routers() -> list:

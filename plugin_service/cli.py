@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "ocr": "plugin_service.engines.ocr_cli:ocr",
     "models": "plugin_service.store.cli:models",
     "db": "plugin_service.db.cli:db",
+    "clip": "plugin_service.engines.clip.cli:clip",
     "gateway": "plugin_service.gateway.cli:gateway",
     "faces": "plugin_service.engines.faces.cli:faces",
 }

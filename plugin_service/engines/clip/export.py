@@ -146,7 +146,9 @@ def quantize(path: Path, precision: str) -> Path:
     if precision == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8)
+        # MatMul/Gemm carry nearly all transformer weights; convolutions (RN50's stem) stay fp32,
+        # which also avoids exporter-folded conv weights that are not plain initializers.
+        quantize_dynamic(str(path), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
     elif precision == "fp16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
