@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 
@@ -63,8 +63,7 @@ def health(conn: Connection) -> list[HealthCheck]:
 def backfill(conn: Connection, batch: int = 2000,
              progress: Callable[[BackfillProgress], Any] | None = None) -> BackfillProgress:
     """Index every asset that has OCR lines (idempotent); commits per batch."""
-    statement = text("SELECT last_id, assets, changed FROM zh_search.backfill_batch(:after, :batch)").bindparams(
-        bindparam("after", type_=None))
+    statement = text("SELECT last_id, assets, changed FROM zh_search.backfill_batch(CAST(:after AS uuid), :batch)")
     after: UUID | None = None
     assets = changed = 0
     while True:
