@@ -3,7 +3,7 @@
 -- are the four sync triggers on public.asset_ocr (Immich's drift check ignores extra triggers).
 --
 -- Text model (docs/search.md): NFKC + lower case, whitespace between two CJK characters removed
--- (OCR splits words with spaces and line breaks), then CJK runs become overlapping bigrams and
+-- (OCR splits words with spaces and line breaks) and between single spaced-out digits, then CJK runs become overlapping bigrams and
 -- Latin words and digit runs stay tokens. Each CJK run's last character is also emitted as a
 -- unigram at the position of the run's last bigram, so a one-character query is a prefix query
 -- ('中':*) that finds the character anywhere, and a query like 'B1' finds 'AB1'.
@@ -13,11 +13,13 @@
 -- CJK: kana, CJK ext A, unified ideographs, Hangul syllables, compatibility ideographs, ext B-G.
 -- WORD: Latin (incl. accented), Greek, Cyrillic letters.
 
+-- Also joins single digits that OCR spaced out ('0 0 8 8' -> '0088'); runs of 2+ digits stay apart.
 CREATE FUNCTION zh_search.normalize(t text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN regexp_replace(lower(normalize(t, NFKC)),
+RETURN regexp_replace(regexp_replace(lower(normalize(t, NFKC)),
   '([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f])\s+(?=[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f])',
-  '\1', 'g');
+  '\1', 'g'),
+  '(?<![0-9])([0-9])\s+(?=[0-9](?![0-9]))', '\1', 'g');
 
 -- (token, position) of a normalised document.
 CREATE FUNCTION zh_search.doc_tokens(norm text, OUT token text, OUT pos integer) RETURNS SETOF record
@@ -47,7 +49,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN (SELECT coalesce(string_agg(format('%L:%s', d.token, least(d.pos, 16383)), ' '), '')::tsvector
         FROM zh_search.doc_tokens(zh_search.normalize(t)) AS d);
 
--- The user's query: whitespace separates terms (AND); within a term, tokens form a phrase
+-- The user's query: whitespace separates terms (AND), except between single digits ('0 0 8 8'); within a term, tokens form a phrase
 -- (adjacent bigrams = substring). The last token of a term is a prefix unless it is a CJK run of
 -- two or more characters (a word, a number or a single CJK character can continue in the text).
 -- NULL when the query has no letters, digits or CJK characters.
@@ -55,7 +57,8 @@ CREATE FUNCTION zh_search.query_tsquery(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   WITH terms AS (
     SELECT s.term, s.tord
-    FROM regexp_split_to_table(lower(normalize(q, NFKC)), '\s+') WITH ORDINALITY AS s(term, tord)
+    FROM regexp_split_to_table(regexp_replace(lower(normalize(q, NFKC)), '(?<![0-9])([0-9])\s+(?=[0-9](?![0-9]))', '\1', 'g'),
+                               '\s+') WITH ORDINALITY AS s(term, tord)
     WHERE s.term <> ''
   ), runs AS (
     SELECT t.tord, r.ord, r.m[1] AS run, length(r.m[1]) AS len,
@@ -81,7 +84,8 @@ $$;
 CREATE FUNCTION zh_search.query_patterns(q text) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN (SELECT array_agg('%' || regexp_replace(zh_search.normalize(s.term), '([\\%_])', '\\\1', 'g') || '%')
-        FROM regexp_split_to_table(lower(normalize(q, NFKC)), '\s+') AS s(term) WHERE s.term <> '');
+        FROM regexp_split_to_table(regexp_replace(lower(normalize(q, NFKC)), '(?<![0-9])([0-9])\s+(?=[0-9](?![0-9]))', '\1', 'g'),
+                                   '\s+') AS s(term) WHERE s.term <> '');
 
 -- One row per asset with visible OCR lines, in reading order (top to bottom, left to right).
 CREATE TABLE zh_search.ocr_text (

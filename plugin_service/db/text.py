@@ -14,6 +14,7 @@ import unicodedata
 CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
 WORD = "a-z\u00df-\u00f6\u00f8-\u024f\u0370-\u03ff\u0400-\u04ff"
 _SPACE_BETWEEN_CJK = re.compile(f"([{CJK}])\\s+(?=[{CJK}])")
+_SPACED_DIGITS = re.compile(r"(?<![0-9])([0-9])\s+(?=[0-9](?![0-9]))")
 _RUN = re.compile(f"[{CJK}]+|[{WORD}]+|[0-9]+")
 _CJK_START = re.compile(f"^[{CJK}]")
 MAX_POSITION = 16383  # tsvector positions stop here
@@ -21,8 +22,10 @@ MAX_TOKEN = 100
 
 
 def normalize(text: str) -> str:
-    """NFKC (full-width to half-width), lower case, whitespace between two CJK characters removed."""
-    return _SPACE_BETWEEN_CJK.sub(r"\1", unicodedata.normalize("NFKC", text).lower())
+    """NFKC (full-width to half-width), lower case, whitespace removed between two CJK characters
+    and between single digits that OCR spaced out ('0 0 8 8' -> '0088')."""
+    joined = _SPACE_BETWEEN_CJK.sub(r"\1", unicodedata.normalize("NFKC", text).lower())
+    return _SPACED_DIGITS.sub(r"\1", joined)
 
 
 def _runs(norm: str) -> list[str]:
@@ -59,10 +62,10 @@ def _quote(token: str) -> str:
 def query_tsquery(query: str) -> str | None:
     """The text of zh_search.query_tsquery(query) before PostgreSQL normalises it; None if empty.
 
-    Terms (split on whitespace) are ANDed; a term's tokens form a phrase; CJK runs become adjacent
+    Terms (split on whitespace, except between single spaced-out digits) are ANDed; a term's tokens form a phrase; CJK runs become adjacent
     bigrams; the term's last token is a prefix unless it is a CJK run of two or more characters."""
     phrases = []
-    for term in unicodedata.normalize("NFKC", query).lower().split():
+    for term in _SPACED_DIGITS.sub(r"\1", unicodedata.normalize("NFKC", query).lower()).split():
         runs = _runs(term)
         if not runs:
             continue

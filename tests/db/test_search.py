@@ -61,7 +61,9 @@ def found(corpus, query: str) -> list[str]:
     ("coffee", {"coffee"}),                                         # coffee2024 and Coffee
     ("coff", {"coffee"}),                                           # last word is a prefix
     ("2024", {"receipt", "invoice", "iphone", "coffee"}),
-    ("0 0 8 8", {"spaced"}),                                       # spaced digits: AND of terms
+    ("0 0 8 8", {"spaced"}),                                       # spaced digits, in the query too
+    ("00881234", {"spaced"}),                                      # OCR-spaced single digits are joined
+    ("号码0088", {"spaced"}),
     ("440305199001011234", {"id"}),
     ("wifi密码", {"coffee"}),
     ("密码coffee", {"coffee"}),

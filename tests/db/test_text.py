@@ -14,7 +14,7 @@ from tests.db.conftest import libpq
 
 EDGE_CASES = [
     "", "   ", "中", "中文", "发 票\n号 码", "ＡＢ１２３ｘｙｚ", "營業執照", "東京タワー", "서울특별시", "Ünïcödé Straße",
-    "coffee2024", "07:00-21:00", "¥36.00", "𠀀𠀁 ext-b", "北京 12 上海", "a'b\\c&d|e!f(g)h:*i", "①②③", "\u3000发票\u3000",
+    "coffee2024", "07:00-21:00", "¥36.00", "𠀀𠀁 ext-b", "北京 12 上海", "a'b\\c&d|e!f(g)h:*i", "①②③", "\u3000发票\u3000", "0 0 8 8 12 3 4", "1 2", "a 1 b 2 33 4",
 ]
 
 
@@ -29,6 +29,7 @@ def real_ocr_texts() -> list[str]:
 def test_normalize():
     assert normalize("发 票\n号 码：ＡＢ１２") == "发票号码:ab12"
     assert normalize("iPhone 15 Pro") == "iphone 15 pro"  # spaces between non-CJK stay
+    assert normalize("0 0 8 8 1 2 3 4 ¥ 36 . 00") == "00881234 ¥ 36 . 00"  # only single spaced digits join
 
 
 def test_doc_tokens_bigrams_and_trailing_unigram():
@@ -44,6 +45,7 @@ def test_query_tsquery():
     assert query_tsquery("iphone15") == "('iphone' <-> '15':*)"
     assert query_tsquery("发票:12345") == "('发票' <-> '12345':*)"
     assert query_tsquery("'&|!():*") is None
+    assert query_tsquery("0 0 8 8") == "('0088':*)"
 
 
 def test_immich_tokenize_matches_its_documented_examples():
