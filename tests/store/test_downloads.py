@@ -196,3 +196,22 @@ def test_packaged_files_are_used_in_place(tmp_path):
     spec = find_spec("PP-OCRv6_small", "ocr")
     assert all(s.state == "ok" for s in store.status(spec))
     assert "site-packages" in str(store.ensure_file(spec, spec.files[0])) or "rapidocr" in str(store.ensure_file(spec, spec.files[0]))
+
+
+def test_unpinned_file_is_recorded_on_first_use_and_checked_after(tmp_path, server):
+    store = store_for(tmp_path, server)
+    spec = spec_with(Source(kind="url", url=server.url + "/m.onnx"), sha="")
+    target = store.ensure(spec) / "detection/model.onnx"
+    record = target.with_name("model.onnx.sha256")
+    assert record.read_text().strip() == SHA
+    assert [s.state for s in store.status(spec)] == ["ok"]
+    target.write_bytes(b"swapped on disk")
+    assert [s.state for s in store.status(spec)] == ["corrupt"]
+    store.ensure(spec)  # fetched again
+    assert target.read_bytes() == PAYLOAD and len(server.requests) == 2
+
+
+def test_file_without_any_source_says_how_to_get_it(tmp_path):
+    store = ModelStore(load_settings({}, model_dir=str(tmp_path)))
+    with pytest.raises(ModelUnavailableError, match="has no known download source"):
+        store.ensure(spec_with(sha=""))
