@@ -16,10 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,14 +24,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from PIL import Image
 
 from bench._report import machine_line, markdown_table, write_section
+from bench._service import start_service
 from plugin_service.engines.clip.architectures import ARCHITECTURES
 from plugin_service.engines.clip.encoder import ImageEncoder, TextEncoder, preprocess
 from plugin_service.engines.clip.export import build_model, export_onnx, model_config, quantize, torch_features
 from plugin_service.engines.clip.tokenizer import ClipTokenizer
-from tests._paths import DATA
 from tests.clip.conftest import caption_pairs
 
 NAME = "chinese-clip-vit-base-patch16"
@@ -56,27 +52,16 @@ def timed(fn, items) -> list[float]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_service(store: Path, precision: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(os.environ, PLUGIN_SERVICE_PORT=str(port), PLUGIN_SERVICE_MODEL_DIR=str(store), PLUGIN_SERVICE_OFFLINE="1",
-               PLUGIN_SERVICE_CLIP_PRECISION=precision, PLUGIN_SERVICE_LOG_LEVEL="WARNING",
-               PLUGIN_SERVICE_PRELOAD=f"clip:visual:{NAME},clip:textual:{NAME}")  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "plugin_service", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/ping", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("service did not start")
+def start_clip_service(store: Path, precision: str):
+    return start_service(
+        {
+            "PLUGIN_SERVICE_MODEL_DIR": str(store),
+            "PLUGIN_SERVICE_OFFLINE": "1",
+            "PLUGIN_SERVICE_CLIP_PRECISION": precision,
+            "PLUGIN_SERVICE_LOG_LEVEL": "WARNING",
+            "PLUGIN_SERVICE_PRELOAD": f"clip:visual:{NAME},clip:textual:{NAME}",
+        }
+    )
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -136,7 +121,7 @@ def main() -> None:
         # (b) our service over HTTP
         rss, contention = {}, {}
         for precision in ("fp32", "int8"):
-            process, url = start_service(store, precision)
+            process, url = start_clip_service(store, precision)
             try:
                 with httpx.Client(timeout=120) as client:
                     visual_entries = '{"clip":{"visual":{"modelName":"%s"}}}' % NAME

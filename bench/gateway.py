@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 from PIL import Image
 
 from bench._report import machine_line, markdown_table, write_section
-from tests._paths import CONTRACT, DATA, REPO_ROOT
-from tests.gateway.servers import StandIn, free_port
+from bench._service import start_service
+from tests._paths import CONTRACT, DATA
+from tests.gateway.servers import StandIn
 
 FACES = '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}},"recognition":{"modelName":"buffalo_l"}}}'
 TEXT = '{"clip":{"textual":{"modelName":"ViT-B-32__openai","options":{"language":"zh-CN"}}}}'
@@ -46,27 +44,8 @@ def preview_jpeg() -> bytes:
 
 
 def start_gateway(upstream: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PLUGIN_SERVICE_UPSTREAMS": f"bench={upstream}",
-        "PLUGIN_SERVICE_ROUTES": "*=bench",
-        "PLUGIN_SERVICE_OFFLINE": "true",
-    }
     # Its logs are written (that cost is part of the hop) but not shown.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "plugin_service", "serve", "--port", str(port)], cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/ping", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("gateway did not start")
+    return start_service({"PLUGIN_SERVICE_UPSTREAMS": f"bench={upstream}", "PLUGIN_SERVICE_ROUTES": "*=bench", "PLUGIN_SERVICE_OFFLINE": "true"}, timeout_s=60)
 
 
 def request_kwargs(kind: str, image: bytes | None) -> dict:

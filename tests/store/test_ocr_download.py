@@ -7,7 +7,6 @@ catalogue is checked, and the downloaded model reads text.
 
 from __future__ import annotations
 
-import functools
 import http.server
 import threading
 from pathlib import Path
