@@ -65,3 +65,12 @@ def verify() -> None:
                 click.echo(f"ok      {key}: {status.location}")
     if bad:
         raise click.ClickException(f"{bad} corrupt file(s); 'plugin-service models fetch NAME' downloads them again")
+
+
+@models.command("export-clip", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def export_clip(ctx: click.Context) -> None:
+    """Same as 'plugin-service clip export' (official Chinese-CLIP checkpoint → ONNX)."""
+    from plugin_service.engines.clip.cli import export
+
+    export.main(args=ctx.args, prog_name="plugin-service models export-clip", standalone_mode=True)

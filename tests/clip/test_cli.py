@@ -38,9 +38,14 @@ def test_import_refuses_swapped_files(vit_b16, tmp_path, monkeypatch):
 def test_export_random_weights_with_int8_into_the_store(tmp_path, monkeypatch):
     pytest.importorskip("cn_clip", reason="the torch extra (torch, cn_clip) is not installed")
     monkeypatch.setenv("PLUGIN_SERVICE_MODEL_DIR", str(tmp_path))
-    result = CliRunner().invoke(main, ["clip", "export", "chinese-clip-rn50", "--random-weights", "--precision", "int8"])
+    result = CliRunner().invoke(main, ["models", "export-clip", "chinese-clip-rn50", "--random-weights", "--precision", "int8"])
     assert result.exit_code == 0, result.output
     model_dir = tmp_path / "clip/chinese-clip-rn50"
+    import json
+
+    config = json.loads((model_dir / "config.json").read_text())
+    assert (config["embed_dim"], config["image_size"], config["context_length"]) == (1024, 224, 52)
+    assert (model_dir / "vocab.txt").stat().st_size > 100_000
     for name in ("visual/model.onnx", "textual/model.onnx", "visual/model.int8.onnx", "textual/model.int8.onnx"):
         assert (model_dir / name).exists(), name
     import onnxruntime as ort

@@ -168,10 +168,34 @@ def export_architecture(name: str, out_dir: Path, checkpoint: Path | None = None
         if precision != "fp32":
             for tower in ("visual", "textual"):
                 paths[f"{tower}.{precision}"] = quantize(paths[tower], precision)
-    (out_dir / "export.json").write_text(
-        json.dumps({"model": name, "checkpoint": str(checkpoint) if checkpoint else f"random weights (seed {seed})", "opset": OPSET}, indent=1)
-    )
+    write_model_files(out_dir, arch, source=str(checkpoint) if checkpoint else f"random weights (seed {seed})")
     return paths
+
+
+def write_model_files(out_dir: Path, arch: ClipArchitecture, source: str) -> None:
+    """``config.json`` (what the model expects, for people and other tools) and the vocabulary beside the graphs."""
+    import shutil
+
+    from plugin_service.engines.clip.architectures import CONTEXT_LENGTH, MEAN, STD
+    from plugin_service.engines.clip.tokenizer import VOCAB
+
+    config = {
+        "model": arch.name,
+        "arch": arch.arch,
+        "embed_dim": arch.embed_dim,
+        "image_size": arch.image_size,
+        "context_length": CONTEXT_LENGTH,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "interpolation": "bicubic",
+        "resize": "square, no crop",
+        "inputs": {"visual": "image float32 [N,3,S,S]", "textual": "text int64 [N,52]"},
+        "outputs": "unnormalised features",
+        "source": source,
+        "opset": OPSET,
+    }
+    (out_dir / "config.json").write_text(json.dumps(config, indent=1))
+    shutil.copyfile(VOCAB, out_dir / "vocab.txt")
 
 
 def torch_features(model, image_tensor: np.ndarray | None = None, text_ids: np.ndarray | None = None) -> np.ndarray:
