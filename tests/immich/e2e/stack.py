@@ -114,8 +114,11 @@ def start_fake_ml(dim: int = 512) -> FakeMl:
 
 
 def start_immich(
-    server_dir: Path, scratch: Path, env: dict[str, str], db_port: int, redis_port: int, ml_url: str, name: str = "immich"
+    server_dir: Path, scratch: Path, env: dict[str, str], db_port: int, redis_port: int, ml_url: str, name: str = "immich",
+    extra_env: dict[str, str] | None = None, timeout: float = 180,
 ) -> tuple[Process, str]:
+    """The built server (dist/main.js). By default only the API worker; `extra_env` may set
+    IMMICH_WORKERS_INCLUDE="api,microservices" with IMMICH_BUILD_DATA (geodata, www) for the jobs."""
     port = free_port()
     media = scratch / "media"
     media.mkdir(exist_ok=True)
@@ -128,13 +131,14 @@ def start_immich(
         "IMMICH_MACHINE_LEARNING_URL": ml_url,
         # the microservices worker needs /build/geodata from the Docker image; the API is what we test
         "IMMICH_WORKERS_INCLUDE": "api", "IMMICH_ENV": "production", "NODE_ENV": "production",
+        **(extra_env or {}),
     }
     log = scratch / f"{name}.log"
     proc = subprocess.Popen(["node", "dist/main.js"], cwd=server_dir, env=immich_env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     process = Process(proc, log)
     try:
-        wait_for(lambda: "Immich Server is listening" in process.text() or proc.poll() is not None, 180, "Immich")
+        wait_for(lambda: "Immich Server is listening" in process.text() or proc.poll() is not None, timeout, "Immich")
     except TimeoutError:
         process.stop()
         raise

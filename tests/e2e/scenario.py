@@ -1,0 +1,176 @@
+"""The API scenario of the end-to-end run, through Immich's public REST API only (the database is
+read, never written, to check what Immich stored).
+
+Each check is a (label, expected, got) row; the run passes when every row matches."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from tests.e2e.standins import CLIP_MODEL
+from tests.immich.e2e.search_e2e import Check
+
+ADMIN = {"email": "admin@example.com", "password": "admin-e2e-password", "name": "Admin"}
+# Immich queues that must drain before results are checked.
+BUSY = ("active", "waiting", "delayed")
+
+
+@dataclass
+class Uploaded:
+    name: str
+    path: Path
+    asset_id: str
+
+
+@dataclass
+class Outcome:
+    checks: list[Check] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    assets: dict[str, Uploaded] = field(default_factory=dict)
+
+    def check(self, label: str, expected: object, got: object) -> None:
+        self.checks.append(Check(label, str(expected), str(got)))
+
+
+def admin_client(api: str) -> httpx.Client:
+    """Sign up and log in the admin; onboarding is marked done (what the first-login wizard does)."""
+    client = httpx.Client(base_url=api, timeout=120)
+    signup = client.post("/auth/admin-sign-up", json=ADMIN)
+    if signup.status_code not in (200, 201):
+        raise RuntimeError(f"admin sign-up failed: HTTP {signup.status_code} {signup.text[:300]}")
+    login = client.post("/auth/login", json={"email": ADMIN["email"], "password": ADMIN["password"]})
+    login.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {login.json()['accessToken']}"
+    client.post("/system-metadata/admin-onboarding", json={"isOnboarded": True}).raise_for_status()
+    client.put("/users/me/onboarding", json={"isOnboarded": True}).raise_for_status()
+    return client
+
+
+def select_chinese_clip(client: httpx.Client, outcome: Outcome) -> None:
+    config = client.get("/system-config").json()
+    config["machineLearning"]["clip"]["modelName"] = CLIP_MODEL
+    status = client.put("/system-config", json=config).status_code
+    outcome.check(f"PUT /system-config clip.modelName = {CLIP_MODEL}", 200, status)
+    stored = client.get("/system-config").json()["machineLearning"]["clip"]["modelName"]
+    outcome.check("GET /system-config returns the Chinese-CLIP model", CLIP_MODEL, stored)
+
+
+def upload(client: httpx.Client, photos: dict[str, Path]) -> dict[str, Uploaded]:
+    uploaded = {}
+    for day, (name, path) in enumerate(photos.items(), start=1):
+        form = {"fileCreatedAt": f"2024-03-{day:02d}T10:00:00Z", "fileModifiedAt": f"2024-03-{day:02d}T10:00:00Z",
+                "filename": path.name}
+        response = client.post("/assets", data=form, files={"assetData": (path.name, path.read_bytes(), "image/jpeg")})
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"upload of {path} failed: HTTP {response.status_code} {response.text[:300]}")
+        uploaded[name] = Uploaded(name, path, response.json()["id"])
+    return uploaded
+
+
+def wait_for_queues(client: httpx.Client, timeout: float) -> float:
+    """Seconds until every Immich queue has nothing active, waiting or delayed (checked twice in a
+    row, because one finished job queues the next: thumbnails → OCR, faces, smart search)."""
+    started = time.monotonic()
+    idle_in_a_row = 0
+    while time.monotonic() - started < timeout:
+        queues = client.get("/queues").json()
+        busy = {q["name"]: sum(q["statistics"][k] for k in BUSY) for q in queues}
+        idle_in_a_row = idle_in_a_row + 1 if not any(busy.values()) else 0
+        if idle_in_a_row >= 3:
+            return round(time.monotonic() - started, 1)
+        time.sleep(1)
+    raise TimeoutError(f"Immich queues still busy after {timeout:.0f} s: {busy}")
+
+
+def ocr_snapshot(db: psycopg.Connection) -> dict[str, tuple[str, str, frozenset[str]]]:
+    """assetId -> (ocrAt, joined text, row ids) of what Immich stored."""
+    rows = db.execute('''
+        SELECT s."assetId"::text, s."ocrAt"::text, coalesce(string_agg(o.text, ' ' ORDER BY o.y1, o.x1), ''),
+               coalesce(array_agg(o.id::text) FILTER (WHERE o.id IS NOT NULL), '{}')
+        FROM asset_job_status s LEFT JOIN asset_ocr o ON o."assetId" = s."assetId"
+        GROUP BY s."assetId", s."ocrAt"''').fetchall()
+    return {asset: (ocr_at, text, frozenset(ids)) for asset, ocr_at, text, ids in rows}
+
+
+def search_ids(client: httpx.Client, body: dict) -> tuple[list[str], float]:
+    started = time.perf_counter()
+    response = client.post("/search/smart", json=body)
+    elapsed = (time.perf_counter() - started) * 1000
+    response.raise_for_status()
+    return [item["id"] for item in response.json()["assets"]["items"]], elapsed
+
+
+def run(api: str, dsn: str, photos: dict[str, Path], queries: dict[str, str], plugin_log: Path) -> Outcome:
+    """`photos`: name -> file to upload; `queries`: name -> a word that only that photo shows."""
+    outcome = Outcome()
+    client = admin_client(api)
+    outcome.check("admin sign-up and login", "token", "token" if client.headers.get("Authorization") else "none")
+    select_chinese_clip(client, outcome)
+
+    started = time.monotonic()
+    outcome.assets = upload(client, photos)
+    outcome.timings["upload"] = round(time.monotonic() - started, 1)
+    outcome.timings["jobs after upload (thumbnails, OCR, faces, smart search)"] = wait_for_queues(client, 900)
+    outcome.timings[f"ingest {len(photos)} photos (upload + all jobs)"] = round(time.monotonic() - started, 1)
+    name_of = {u.asset_id: u.name for u in outcome.assets.values()}
+
+    with psycopg.connect(dsn, autocommit=True) as db:
+        stored = ocr_snapshot(db)
+        done = sum(1 for u in outcome.assets.values() if stored.get(u.asset_id, (None,))[0])
+        outcome.check("OCR job ran for every photo (asset_job_status.ocrAt)", len(photos), done)
+        for name, query in queries.items():
+            text = stored.get(outcome.assets[name].asset_id, ("", "", frozenset()))[1]
+            outcome.check(f"OCR text stored for '{name}' contains {query}", True, query in text)
+        dims = db.execute("SELECT vector_dims(embedding), count(*) FROM smart_search GROUP BY 1").fetchall()
+        outcome.check("smart_search: one 512-d embedding per photo", [(512, len(photos))], dims)
+        faces = db.execute('''SELECT vector_dims(fs.embedding), count(*), count(DISTINCT f."assetId")
+                              FROM face_search fs JOIN asset_face f ON f.id = fs."faceId" GROUP BY 1''').fetchall()
+        face_photos = [u.asset_id for u in outcome.assets.values() if u.name.startswith("face-")]
+        with_faces = db.execute('SELECT count(DISTINCT "assetId") FROM asset_face WHERE "assetId" = ANY(%s::uuid[])',
+                                (face_photos,)).fetchone()[0]
+        outcome.check("faces: every face embedding is 512-d", [512], [row[0] for row in faces])
+        outcome.check("faces: a face was found in every face photo", len(face_photos), with_faces)
+
+    # Smart search answers with Chinese-CLIP: the plugin service saw textual requests for that model.
+    latencies: list[float] = []
+    for name, query in queries.items():
+        ids, ms = search_ids(client, {"query": f"ocr:{query}"})
+        latencies.append(ms)
+        outcome.check(f"`ocr:{query}` returns the '{name}' photo first", name, name_of.get(ids[0], "?") if ids else "no results")
+    for name, query in queries.items():
+        ids, ms = search_ids(client, {"query": query})
+        latencies.append(ms)
+        outcome.check(f"hybrid smart search `{query}` ranks the '{name}' photo first",
+                      name, name_of.get(ids[0], "?") if ids else "no results")
+        outcome.check(f"hybrid smart search `{query}` also returns the CLIP candidates", len(photos), len(ids))
+    ids, ms = search_ids(client, {"query": "海边的日落"})
+    latencies.append(ms)
+    outcome.check("smart search `海边的日落` (no text match) answers with every photo, CLIP only", len(photos), len(ids))
+    outcome.check(f"the plugin service answered CLIP text requests for {CLIP_MODEL}",
+                  True, CLIP_MODEL in plugin_log.read_text(errors="replace"))
+    outcome.timings["search latency through Immich, median ms"] = round(statistics.median(latencies), 1)
+    outcome.timings["search latency through Immich, max ms"] = round(max(latencies), 1)
+
+    regenerate_one(client, dsn, outcome, outcome.assets[next(iter(queries))].asset_id)
+    return outcome
+
+
+def regenerate_one(client: httpx.Client, dsn: str, outcome: Outcome, target: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as db:
+        before = ocr_snapshot(db)
+    status = client.post("/assets/jobs", json={"assetIds": [target], "name": "regenerate-ocr"}).status_code
+    outcome.check("POST /assets/jobs regenerate-ocr for one photo", 204, status)
+    outcome.timings["regenerate-ocr for one photo"] = wait_for_queues(client, 300)
+    with psycopg.connect(dsn, autocommit=True) as db:
+        after = ocr_snapshot(db)
+    changed = sorted(asset for asset in before if before[asset] != after.get(asset))
+    outcome.check("regenerate-ocr: only that photo's OCR rows changed", [target], changed)
+    outcome.check("regenerate-ocr: its rows were replaced (new row ids, new ocrAt)", True,
+                  before[target][2].isdisjoint(after[target][2]) and before[target][0] != after[target][0])
+    outcome.check("regenerate-ocr: the same text was read again", before[target][1], after[target][1])
