@@ -5,17 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: a CJK font for rendered test images.
-APT_PACKAGES=(fonts-noto-cjk)
-if command -v dpkg >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  missing=()
-  for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
-fi
+source scripts/_apt.sh
+ensure_apt_packages fonts-noto-cjk
 
-python3 -m pip install -q --disable-pip-version-check -e ".[dev,torch]"
+python3 -m pip install -q --disable-pip-version-check -e ".[dev,torch,e2e]"
 exec python3 -m pytest "$@"

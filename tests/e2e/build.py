@@ -22,8 +22,8 @@ NODE_SPEC = "node@24"
 PNPM_SPEC = "pnpm@11.13.1"
 FONT = Path("web/src/lib/assets/fonts/GoogleSans/GoogleSans.ttf")
 PLACEHOLDER_FONTS = (
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
 )
 
 

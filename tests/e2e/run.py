@@ -86,6 +86,7 @@ def prepare_photos(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
 
 def run_e2e(clean: Path, work: Path, with_ui: bool = True) -> Report:
     report = Report()
+    run_started = time.monotonic()
     artefacts = work / "artefacts"
     artefacts.mkdir(parents=True, exist_ok=True)
     build_log = artefacts / "build.log"
@@ -115,11 +116,18 @@ def run_e2e(clean: Path, work: Path, with_ui: bool = True) -> Report:
                 report.notes.append(f"UI walk skipped: {reason}")
             else:
                 name, query = next(iter(queries.items()))
+                asset_id = outcome.assets[name].asset_id
+                before = scenario.ocr_times(stack.dsn)
                 checks, timings = ui.walk(stack.immich_web, scenario.ADMIN["email"], scenario.ADMIN["password"], query,
-                                          outcome.assets[name].asset_id, artefacts / "screenshots")
+                                          asset_id, artefacts / "screenshots")
+                scenario.wait_for_queues(scenario.admin_login(stack.immich_api), 300)
+                after = scenario.ocr_times(stack.dsn)
+                checks.append(Check("UI: the menu action re-ran OCR for that photo only", str([asset_id]),
+                                    str(sorted(a for a in before if before[a] != after.get(a)))))
                 report.checks += checks
                 report.timings.update(timings)
                 report.notes.append(f"UI walk: {ui.chromium_version()}, screenshots in {artefacts / 'screenshots'}")
+    report.timings["whole run"] = round(time.monotonic() - run_started, 1)
     (artefacts / "report.md").write_text(report.markdown())
     (artefacts / "timings.json").write_text(json.dumps(report.timings, indent=2, ensure_ascii=False))
     return report

@@ -40,15 +40,20 @@ class Outcome:
 
 def admin_client(api: str) -> httpx.Client:
     """Sign up and log in the admin; onboarding is marked done (what the first-login wizard does)."""
-    client = httpx.Client(base_url=api, timeout=120)
-    signup = client.post("/auth/admin-sign-up", json=ADMIN)
+    signup = httpx.post(f"{api}/auth/admin-sign-up", json=ADMIN, timeout=60)
     if signup.status_code not in (200, 201):
         raise RuntimeError(f"admin sign-up failed: HTTP {signup.status_code} {signup.text[:300]}")
+    client = admin_login(api)
+    client.post("/system-metadata/admin-onboarding", json={"isOnboarded": True}).raise_for_status()
+    client.put("/users/me/onboarding", json={"isOnboarded": True}).raise_for_status()
+    return client
+
+
+def admin_login(api: str) -> httpx.Client:
+    client = httpx.Client(base_url=api, timeout=120)
     login = client.post("/auth/login", json={"email": ADMIN["email"], "password": ADMIN["password"]})
     login.raise_for_status()
     client.headers["Authorization"] = f"Bearer {login.json()['accessToken']}"
-    client.post("/system-metadata/admin-onboarding", json={"isOnboarded": True}).raise_for_status()
-    client.put("/users/me/onboarding", json={"isOnboarded": True}).raise_for_status()
     return client
 
 
@@ -96,6 +101,11 @@ def ocr_snapshot(db: psycopg.Connection) -> dict[str, tuple[str, str, frozenset[
         FROM asset_job_status s LEFT JOIN asset_ocr o ON o."assetId" = s."assetId"
         GROUP BY s."assetId", s."ocrAt"''').fetchall()
     return {asset: (ocr_at, text, frozenset(ids)) for asset, ocr_at, text, ids in rows}
+
+
+def ocr_times(dsn: str) -> dict[str, str]:
+    with psycopg.connect(dsn, autocommit=True) as db:
+        return {a: str(t) for a, t in db.execute('SELECT "assetId"::text, "ocrAt" FROM asset_job_status').fetchall()}
 
 
 def search_ids(client: httpx.Client, body: dict) -> tuple[list[str], float]:
@@ -152,10 +162,15 @@ def run(api: str, dsn: str, photos: dict[str, Path], queries: dict[str, str], pl
     ids, ms = search_ids(client, {"query": "海边的日落"})
     latencies.append(ms)
     outcome.check("smart search `海边的日落` (no text match) answers with every photo, CLIP only", len(photos), len(ids))
-    outcome.check(f"the plugin service answered CLIP text requests for {CLIP_MODEL}",
-                  True, CLIP_MODEL in plugin_log.read_text(errors="replace"))
-    outcome.timings["search latency through Immich, median ms"] = round(statistics.median(latencies), 1)
-    outcome.timings["search latency through Immich, max ms"] = round(max(latencies), 1)
+    log = plugin_log.read_text(errors="replace")
+    for model_type in ("visual", "textual"):
+        outcome.check(f"Immich asked the plugin service for the {model_type} {CLIP_MODEL}", True,
+                      f"('clip', '{model_type}', '{CLIP_MODEL}')" in log)
+    # The first smart search loads the textual model in the plugin service; the rest are warm.
+    outcome.timings["first smart search through Immich (loads the text model), ms"] = round(latencies[len(queries)], 1)
+    warm = latencies[: len(queries)] + latencies[len(queries) + 1 :]
+    outcome.timings[f"search latency through Immich, warm, median of {len(warm)}, ms"] = round(statistics.median(warm), 1)
+    outcome.timings["search latency through Immich, warm, max, ms"] = round(max(warm), 1)
 
     regenerate_one(client, dsn, outcome, outcome.assets[next(iter(queries))].asset_id)
     return outcome

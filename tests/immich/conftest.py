@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.build import placeholder_font
 from tests.immich._series import (
     FULL,
     HOW_TO_FULL,
@@ -44,22 +45,9 @@ def _prepare_full_tree(tools: NodeTools, workdir: Path) -> Path:
     tree = workdir / "immich"
     shutil.copytree(src, tree, symlinks=True, ignore=shutil.ignore_patterns("node_modules", "dist", "build", ".svelte-kit"))
     run_tool(["bash", str(SCRIPTS / "apply-patches.sh"), str(tree)], tree, tools, 120)
-    _placeholder_font(tree)
+    placeholder_font(tree)
     run_tool(["pnpm", "--filter", "immich...", "--filter", "immich-web...", "install", "--frozen-lockfile"], tree, tools, 1800)
     return tree
-
-
-FONT = Path("web/src/lib/assets/fonts/GoogleSans/GoogleSans.ttf")
-
-
-def _placeholder_font(tree: Path) -> None:
-    """Some snapshots of the Immich repository lack this font blob; the web build only needs a TTF there."""
-    if (tree / FONT).is_file():
-        return
-    candidates = sorted(Path("/usr/share/fonts").rglob("*.ttf")) if Path("/usr/share/fonts").is_dir() else []
-    if candidates:
-        (tree / FONT).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(candidates[0], tree / FONT)
 
 
 @pytest.fixture(scope="session")
