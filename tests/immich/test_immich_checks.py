@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.immich._series import FULL, HOW_TO_FULL, NodeTools, server_specs
-from tests.immich.conftest import FONT, run_tool as _run
+from tests.e2e.build import FONT
+from tests.immich.conftest import run_tool as _run
 
 pytestmark = pytest.mark.immich
 
