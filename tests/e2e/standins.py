@@ -15,6 +15,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def render_text_photo(photo: TextPhoto, path: Path) -> Path:
 
     if not CJK_FONT.is_file():
         raise FileNotFoundError(f"{CJK_FONT} is missing (apt-get install fonts-noto-cjk)")
-    rng = np.random.default_rng(abs(hash(photo.name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(photo.name.encode()))  # same photo every run
     background = (rng.normal(235, 8, (640, 960, 3))).clip(0, 255).astype(np.uint8)
     image = Image.fromarray(background)
     draw = ImageDraw.Draw(image)

@@ -5,6 +5,7 @@ Debian's chromedriver (no browser download): log in, search `ocr:<text>`, see th
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -73,15 +74,14 @@ def walk(web: str, email: str, password: str, query: str, expected_asset: str, s
         shot("search-typed")
         started = time.monotonic()
         search_bar.send_keys(Keys.ENTER)
-        first = wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "[data-asset]")))
+        wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "[data-asset]")))
         timings[f"UI: `ocr:{query}` results shown, s"] = round(time.monotonic() - started, 2)
         time.sleep(1)  # let the grid settle before reading its order
         found = [el.get_attribute("data-asset") for el in driver.find_elements(By.CSS_SELECTOR, "[data-asset]")]
         check(f"UI: `ocr:{query}` shows the expected photo first", expected_asset, found[0] if found else "none")
         shot("search-results")
 
-        first = driver.find_element(By.CSS_SELECTOR, f"[data-asset='{expected_asset}']")
-        first.click()
+        driver.find_element(By.CSS_SELECTOR, f"[data-asset='{expected_asset}']").click()
         wait.until(lambda d: expected_asset in d.current_url)
         check("UI: the photo opens in the viewer", True, expected_asset in driver.current_url)
         time.sleep(1)
@@ -114,8 +114,6 @@ def _path(url: str) -> str:
 
 
 def chromium_version() -> str:
-    import subprocess
-
     binary = next((p for p in CHROMIUM if Path(p).is_file()), None) or shutil.which("chromium") or "chromium"
     try:
         return subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
