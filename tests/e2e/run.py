@@ -26,8 +26,8 @@ REAL_TEXT_PHOTOS = {
     "product-sheet": ("ocr/jingsongliujing__OnnxOCR/onnxocr/test_images/11.jpg", "护发素"),
     "shop-shelf": ("ocr/RapidAI__RapidOCR/python/tests/test_files/ch_en_num.jpg", "大桶装"),
 }
-# ... and portraits (one face each) for face detection and recognition.
-FACE_PHOTOS = [f"faces/serengil__deepface/tests/unit/dataset/img{n}.jpg" for n in (1, 2, 4)]
+# ... and portraits (one face each) of two people, three photos each (face_ground_truth.json).
+FACE_PHOTOS = [f"faces/serengil__deepface/tests/unit/dataset/img{n}.jpg" for n in (1, 2, 4, 26, 27, 28)]
 DETECTOR = "face-models/scrfd/det_500m.onnx"
 
 
@@ -68,6 +68,12 @@ def missing_prerequisites(clean: Path | None) -> str | None:
     return None
 
 
+def face_identities() -> dict[str, str]:
+    """photo name -> person, from the shared ground truth."""
+    truth = json.loads((DATA / "face_ground_truth.json").read_text())["deepface"]["identities"]
+    return {f"face-{Path(relative).stem}": truth[relative] for relative in FACE_PHOTOS}
+
+
 def prepare_photos(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
     """name -> file, and name -> query word for the photos with text."""
     photos: dict[str, Path] = {}
@@ -105,7 +111,7 @@ def run_e2e(clean: Path, work: Path, with_ui: bool = True) -> Report:
     report.timings["stand-in models + test photos"] = round(time.monotonic() - started, 1)
 
     with services.running_stack(tree, tools.env, model_dir, face_packs, artefacts, report.timings) as stack:
-        outcome = scenario.run(stack.immich_api, stack.dsn, photos, queries, stack.plugin_log)
+        outcome = scenario.run(stack.immich_api, stack.dsn, photos, queries, face_identities(), stack.plugin_log)
         report.checks += outcome.checks
         report.timings.update(outcome.timings)
         report.notes.append(f"{len(photos)} photos: {', '.join(photos)}")

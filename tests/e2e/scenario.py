@@ -103,6 +103,10 @@ def ocr_snapshot(db: psycopg.Connection) -> dict[str, tuple[str, str, frozenset[
     return {asset: (ocr_at, text, frozenset(ids)) for asset, ocr_at, text, ids in rows}
 
 
+def name_of_asset(outcome: Outcome, asset_id: str) -> str:
+    return next((u.name for u in outcome.assets.values() if u.asset_id == asset_id), asset_id)
+
+
 def ocr_times(dsn: str) -> dict[str, str]:
     with psycopg.connect(dsn, autocommit=True) as db:
         return {a: str(t) for a, t in db.execute('SELECT "assetId"::text, "ocrAt" FROM asset_job_status').fetchall()}
@@ -116,8 +120,10 @@ def search_ids(client: httpx.Client, body: dict) -> tuple[list[str], float]:
     return [item["id"] for item in response.json()["assets"]["items"]], elapsed
 
 
-def run(api: str, dsn: str, photos: dict[str, Path], queries: dict[str, str], plugin_log: Path) -> Outcome:
-    """`photos`: name -> file to upload; `queries`: name -> a word that only that photo shows."""
+def run(api: str, dsn: str, photos: dict[str, Path], queries: dict[str, str], identities: dict[str, str],
+        plugin_log: Path) -> Outcome:
+    """`photos`: name -> file to upload; `queries`: name -> a word that only that photo shows;
+    `identities`: name -> person, for the portraits."""
     outcome = Outcome()
     client = admin_client(api)
     outcome.check("admin sign-up and login", "token", "token" if client.headers.get("Authorization") else "none")
@@ -141,11 +147,16 @@ def run(api: str, dsn: str, photos: dict[str, Path], queries: dict[str, str], pl
         outcome.check("smart_search: one 512-d embedding per photo", [(512, len(photos))], dims)
         faces = db.execute('''SELECT vector_dims(fs.embedding), count(*), count(DISTINCT f."assetId")
                               FROM face_search fs JOIN asset_face f ON f.id = fs."faceId" GROUP BY 1''').fetchall()
-        face_photos = [u.asset_id for u in outcome.assets.values() if u.name.startswith("face-")]
+        face_photos = [outcome.assets[name].asset_id for name in identities]
         with_faces = db.execute('SELECT count(DISTINCT "assetId") FROM asset_face WHERE "assetId" = ANY(%s::uuid[])',
                                 (face_photos,)).fetchone()[0]
         outcome.check("faces: every face embedding is 512-d", [512], [row[0] for row in faces])
-        outcome.check("faces: a face was found in every face photo", len(face_photos), with_faces)
+        outcome.check("faces: a face was found in every portrait", len(face_photos), with_faces)
+        grouped = db.execute('SELECT array_agg("assetId"::text) FROM asset_face WHERE "personId" IS NOT NULL '
+                             'GROUP BY "personId"').fetchall()
+        people = sorted(sorted(name_of_asset(outcome, a) for a in assets) for (assets,) in grouped)
+        truth = sorted(sorted(n for n in identities if identities[n] == person) for person in set(identities.values()))
+        outcome.check("faces: Immich grouped the portraits into the right people", truth, people)
 
     # Smart search answers with Chinese-CLIP: the plugin service saw textual requests for that model.
     latencies: list[float] = []
