@@ -164,6 +164,13 @@ def run(api: str, dsn: str, photos: dict[str, Path], queries: dict[str, str], id
         ids, ms = search_ids(client, {"query": f"ocr:{query}"})
         latencies.append(ms)
         outcome.check(f"`ocr:{query}` returns the '{name}' photo first", name, name_of.get(ids[0], "?") if ids else "no results")
+    name, query = list(queries.items())[-1]
+    ids, _ = search_ids(client, {"query": f"OCR：{query}"})
+    outcome.check(f"`OCR：{query}` (upper case, full-width colon, as a Chinese IME types it) finds '{name}' first",
+                  name, name_of.get(ids[0], "?") if ids else "no results")
+    empty = client.post("/search/smart", json={"query": "ocr: "})
+    outcome.check("`ocr: ` without text is refused with a clear 400", "400 True",
+                  f"{empty.status_code} {'ocr' in empty.text.lower()}")
     for name, query in queries.items():
         ids, ms = search_ids(client, {"query": query})
         latencies.append(ms)
