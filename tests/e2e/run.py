@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,10 +91,26 @@ def prepare_photos(work: Path) -> tuple[dict[str, Path], dict[str, str]]:
 
 
 def run_e2e(clean: Path, work: Path, with_ui: bool = True) -> Report:
+    """Every phase; an error in one ends the run as a failed check (its traceback in
+    artefacts/error.txt), and the report is written either way."""
     report = Report()
     run_started = time.monotonic()
     artefacts = work / "artefacts"
-    artefacts.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(artefacts, ignore_errors=True)  # only this run's logs and screenshots
+    artefacts.mkdir(parents=True)
+    try:
+        _phases(report, clean, work, artefacts, with_ui)
+    except Exception as exc:
+        (artefacts / "error.txt").write_text(traceback.format_exc())
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        report.checks.append(Check("the run completed", "completed", f"{type(exc).__name__}: {first_line} (see error.txt)"))
+    report.timings["whole run"] = round(time.monotonic() - run_started, 1)
+    (artefacts / "report.md").write_text(report.markdown())
+    (artefacts / "timings.json").write_text(json.dumps(report.timings, indent=2, ensure_ascii=False))
+    return report
+
+
+def _phases(report: Report, clean: Path, work: Path, artefacts: Path, with_ui: bool) -> None:
     build_log = artefacts / "build.log"
     build_log.write_text("")
 
@@ -132,10 +149,6 @@ def run_e2e(clean: Path, work: Path, with_ui: bool = True) -> Report:
                 report.checks += checks
                 report.timings.update(timings)
                 report.notes.append(f"UI walk: {ui.chromium_version()}, screenshots in {artefacts / 'screenshots'}")
-    report.timings["whole run"] = round(time.monotonic() - run_started, 1)
-    (artefacts / "report.md").write_text(report.markdown())
-    (artefacts / "timings.json").write_text(json.dumps(report.timings, indent=2, ensure_ascii=False))
-    return report
 
 
 def default_work_dir() -> Path:
