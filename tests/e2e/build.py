@@ -56,8 +56,7 @@ def ensure_node_tools(prefix: Path, log: Path) -> NodeTools:
         prefix.mkdir(parents=True, exist_ok=True)
         run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", NODE_SPEC, PNPM_SPEC],
             prefix, dict(os.environ), 600, log)
-    os.environ["IMMICH_NODE_BIN_DIR"] = str(bin_dir)
-    found = node_tools()
+    found = node_tools(str(bin_dir))
     if isinstance(found, str):
         raise BuildError(f"after installing {NODE_SPEC} and {PNPM_SPEC} into {prefix}: {found}")
     return found

@@ -76,10 +76,10 @@ class NodeTools:
     pnpm_version: str
 
 
-def node_tools() -> NodeTools | str:
-    """Node >= 24 and pnpm >= 10 from $IMMICH_NODE_BIN_DIR or PATH, or the reason they are unusable."""
+def node_tools(bin_dir: str | None = None) -> NodeTools | str:
+    """Node >= 24 and pnpm >= 10 from `bin_dir`, $IMMICH_NODE_BIN_DIR or PATH, or the reason they are unusable."""
     env = dict(os.environ)
-    bin_dir = os.environ.get("IMMICH_NODE_BIN_DIR")
+    bin_dir = bin_dir or os.environ.get("IMMICH_NODE_BIN_DIR")
     if bin_dir:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     node = shutil.which("node", path=env["PATH"])
