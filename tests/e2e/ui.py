@@ -82,8 +82,10 @@ def walk(web: str, email: str, password: str, query: str, expected_asset: str, s
         shot("search-results")
 
         driver.find_element(By.CSS_SELECTOR, f"[data-asset='{expected_asset}']").click()
-        wait.until(lambda d: expected_asset in d.current_url)
-        check("UI: the photo opens in the viewer", True, expected_asset in driver.current_url)
+        shown = wait.until(seen.visibility_of_element_located(
+            (By.CSS_SELECTOR, f"#immich-asset-viewer img[src*='{expected_asset}']")))
+        check("UI: the viewer shows that photo (its image is loaded from the asset's URL)", True,
+              driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", shown))
         time.sleep(1)
         shot("viewer")
 
