@@ -1,4 +1,4 @@
-"""Alembic, driven from code: the migrations ship inside the installed package (``db``)."""
+"""Alembic, driven from code: the migrations ship inside the installed package (``plugin_service.db.migrations``)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, pool, text
 
-import db
+from plugin_service.db import migrations
 
-SCHEMA = db.SCHEMA
+SCHEMA = migrations.SCHEMA
 
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(db.PACKAGE_DIR))
-    config.set_main_option("version_locations", str(db.PACKAGE_DIR / "versions"))
+    config.set_main_option("script_location", str(migrations.PACKAGE_DIR))
+    config.set_main_option("version_locations", str(migrations.PACKAGE_DIR / "versions"))
     config.set_main_option("path_separator", "os")
     config.attributes["url"] = url
     return config

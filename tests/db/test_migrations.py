@@ -115,3 +115,19 @@ def test_database_url_from_immich_variables():
         ("postgresql+psycopg", "me", "a b@c:/", "h", 5432, "x")
     assert database_url(env={}) == "postgresql+psycopg://postgres:postgres@database:5432/immich"
     assert database_url("postgresql://x@y/z", env={"DB_URL": "postgres://ignored/db"}) == "postgresql+psycopg://x@y/z"
+
+
+def test_alembic_by_hand_with_the_shipped_ini(immich_db):
+    """`alembic -c plugin_service/db/migrations/alembic.ini -x url=... upgrade head`, as documented."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import plugin_service.db.migrations as shipped
+
+    ini = Path(shipped.__file__).with_name("alembic.ini")
+    for args in (["upgrade", "head"], ["downgrade", "base"], ["upgrade", "head"]):
+        result = subprocess.run([sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={immich_db}", *args],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    assert migrate.revisions(immich_db).up_to_date

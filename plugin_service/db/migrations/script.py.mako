@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from db import run_sql
+from plugin_service.db.migrations import run_sql
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool, text
 
-from db import SCHEMA
+from plugin_service.db.migrations import SCHEMA
 
 config = context.config
 

@@ -1,6 +1,6 @@
 """Alembic migrations of the zh_search database layer (applied by ``plugin-service db upgrade``).
 
-The SQL lives in ``db/sql/*.sql``; migrations run those files through the driver connection so
+The SQL lives in ``sql/*.sql`` beside this file; migrations run those files through the driver connection so
 that PostgreSQL sees them verbatim (no bind-parameter or ``%`` processing).
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy import text
 
-from db import run_sql
+from plugin_service.db.migrations import run_sql
 
 revision = "0002"
 down_revision = "0001"
