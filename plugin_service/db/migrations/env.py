@@ -18,6 +18,10 @@ def _url() -> str:
     return url
 
 
+def _setting(name: str, default: str) -> str:
+    return str(config.attributes.get(name) or context.get_x_argument(as_dictionary=True).get(name) or default)
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     engine = None
@@ -25,6 +29,11 @@ def run_migrations_online() -> None:
         engine = create_engine(_url(), poolclass=pool.NullPool)
         connection = engine.connect()
     try:
+        # Never queue behind Immich's transactions for long (a queued ALTER/DROP would block every
+        # later Immich write on the same table): give up after lock_timeout with a clear message.
+        connection.execute(text("SELECT set_config('lock_timeout', :v, false)"), {"v": _setting("lock_timeout", "5s")})
+        connection.execute(text("SELECT set_config('statement_timeout', :v, false)"),
+                           {"v": _setting("statement_timeout", "10min")})
         # alembic's own table lives in our schema too: nothing of ours in Immich's `public`
         connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
         connection.commit()
