@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests._net import free_port
 
 
 def start_service(env: dict[str, str], timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:

@@ -28,7 +28,7 @@ from bench._report import machine_line, markdown_table, write_section
 from plugin_service.config import load_settings
 from plugin_service.context import ServiceContext
 from plugin_service.engines.ocr import OcrOptions
-from plugin_service.engines.ocr_loader import get_ocr_model
+from plugin_service.engines.ocr import get_ocr_model
 from plugin_service.imaging import decode_image, to_array
 from tests._paths import DATA
 from tests.ocr.test_real_images import OTHER_SCRIPTS, cer, expected_lines

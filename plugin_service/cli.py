@@ -1,8 +1,9 @@
 """``plugin-service`` command line.
 
-Each sub-command lives next to the code it drives and is imported only when
-used, so ``plugin-service ocr`` never imports SQLAlchemy and ``db`` never
-imports onnxruntime.
+Sub-commands live in ``plugin_service.commands`` (the top layer: they may use
+any part) except ``db``, which is the database layer's own and touches nothing
+else.  Each is imported only when used, so ``plugin-service ocr`` never imports
+SQLAlchemy and ``db`` never imports onnxruntime.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import click
 
 # name -> "module:attribute" of a click command or group
 SUBCOMMANDS: dict[str, str] = {
-    "serve": "plugin_service.serve:serve",
-    "ocr": "plugin_service.engines.ocr_cli:ocr",
-    "models": "plugin_service.store.cli:models",
+    "serve": "plugin_service.commands.serve:serve",
+    "ocr": "plugin_service.commands.ocr:ocr",
+    "models": "plugin_service.commands.models:models",
     "db": "plugin_service.db.cli:db",
-    "clip": "plugin_service.engines.clip.cli:clip",
-    "gateway": "plugin_service.gateway.cli:gateway",
-    "faces": "plugin_service.engines.faces.cli:faces",
+    "clip": "plugin_service.commands.clip:clip",
+    "gateway": "plugin_service.commands.gateway:gateway",
+    "faces": "plugin_service.commands.faces:faces",
 }
 
 

@@ -44,6 +44,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Input limits
     max_body_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 100_000_000
+    # Pixels of all images being decoded or worked on at once; more waits its turn (0 = max_image_pixels).
+    max_pixels_in_flight: int = 0
+    # A CLIP query reads only its first 52 tokens; longer text is refused before any work.
+    max_text_bytes: int = 64 * 1024
+    # HTTP server limits (uvicorn): connections answered at once (more get 503), and how long a client
+    # may take to send its request headers and, between two reads, its body.
+    max_connections: int = 256
+    request_header_timeout_s: float = 10.0
+    request_body_idle_timeout_s: float = 30.0
     # OCR
     # Measured best on shared/data/ocr (docs/ocr.md); ships in the rapidocr wheel, so it works offline.
     ocr_default_model: str = "PP-OCRv6_small"
@@ -81,6 +90,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def effective_request_threads(self) -> int:
         return self.request_threads or max(os.cpu_count() or 1, 1)
+
+    @property
+    def effective_pixels_in_flight(self) -> int:
+        return self.max_pixels_in_flight or self.max_image_pixels
 
 
 # Immich ML variable names that mean the same thing as ours.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from plugin_service.config import Settings
 from plugin_service.runtime import ModelCache
@@ -14,11 +14,9 @@ class ServiceContext:
     settings: Settings
     store: ModelStore
     models: ModelCache
-    # Free slot for adapters that need shared state of their own (e.g. metrics); keyed by owner.
-    extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ServiceContext":
+    def from_settings(cls, settings: Settings) -> ServiceContext:
         return cls(settings=settings, store=ModelStore(settings), models=ModelCache(ttl_s=settings.model_ttl_s))
 
     def onnx_session(self, path):

@@ -1,4 +1,12 @@
-"""Errors that reach a client, each with the HTTP status Immich's ML server uses."""
+"""Errors that reach a client, each with the HTTP status Immich's ML server uses.
+
+``ModelLoadError`` is the engines' one way to say "this model cannot be used":
+it carries the model's name and a reason fit for a client to read (no local
+paths, no exception dumps; those go to the log).  Each protocol adapter
+translates it once into its own wording: the Immich adapter into Immich's
+``Failed to load model '<name>': <reason>`` (``immich_message``), the MT
+Photos adapter into its ``msg``.
+"""
 
 from __future__ import annotations
 
@@ -29,3 +37,17 @@ class ModelError(ServiceError):
     """Unknown model or task combination, or a model that failed to load (Immich: 500)."""
 
     status_code = 500
+
+
+class ModelLoadError(Exception):
+    """A model could not be loaded: unknown name, missing or corrupt files, a broken graph."""
+
+    def __init__(self, model: str, reason: str):
+        super().__init__(f"{model}: {reason}")
+        self.model = model
+        self.reason = reason
+
+    @property
+    def immich_message(self) -> str:
+        """Immich ML's wording, which Immich's server logs as it is."""
+        return f"Failed to load model '{self.model}': {self.reason}"

@@ -14,13 +14,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Hashable
 
+from plugin_service.errors import ModelLoadError
+
 log = logging.getLogger(__name__)
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded (missing files, bad checksum, broken graph)."""
 
 
 @dataclass
@@ -29,6 +28,9 @@ class _Slot:
     value: Any = None
     last_used: float = 0.0
     load_seconds: float = 0.0
+    # Requests currently inside ``get`` for this key: a slot without a model is dropped when the
+    # last of them leaves, so names that never load (typos, junk from a client) cost nothing.
+    users: int = 0
 
 
 class ModelCache:
@@ -38,24 +40,35 @@ class ModelCache:
         self._slots: dict[Hashable, _Slot] = {}
         self._slots_lock = threading.Lock()
 
-    def get(self, key: Hashable, loader: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, loader: Callable[[], Any], *, model: str | None = None) -> Any:
         """Return the model under ``key``, loading it with ``loader`` on first use.
 
         Concurrent callers for the same key wait for one load; different keys
         load in parallel.  A failed load is retried once (a half-written cache
         file or a transient download error should not need a restart), then
-        raised as ``ModelLoadError``.
+        raised as ``ModelLoadError`` naming ``model`` (default: the key).
+        Only loaded models keep a slot.
         """
+        name = model or _key_name(key)
         with self._slots_lock:
-            slot = self._slots.setdefault(key, _Slot())
-        with slot.lock:
-            if slot.value is None:
-                started = time.perf_counter()
-                slot.value = _load_with_retry(key, loader)
-                slot.load_seconds = time.perf_counter() - started
-                log.info("loaded model %s in %.2fs", key, slot.load_seconds)
-            slot.last_used = self._clock()
-            return slot.value
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = _Slot()
+            slot.users += 1
+        try:
+            with slot.lock:
+                if slot.value is None:
+                    started = time.perf_counter()
+                    slot.value = _load_with_retry(name, loader)
+                    slot.load_seconds = time.perf_counter() - started
+                    log.info("loaded model %s in %.2fs", key, slot.load_seconds)
+                slot.last_used = self._clock()
+                return slot.value
+        finally:
+            with self._slots_lock:
+                slot.users -= 1
+                if slot.value is None and slot.users == 0 and self._slots.get(key) is slot:
+                    del self._slots[key]
 
     def loaded(self) -> dict[Hashable, float]:
         """Keys of loaded models with their load time in seconds."""
@@ -79,6 +92,11 @@ class ModelCache:
                         evicted.append(key)
                 finally:
                     slot.lock.release()
+        with self._slots_lock:
+            for key in evicted:
+                slot = self._slots.get(key)
+                if slot is not None and slot.value is None and slot.users == 0:
+                    del self._slots[key]
         if evicted:
             gc.collect()
             log.info("unloaded idle models %s", evicted)
@@ -97,17 +115,20 @@ class ModelCache:
         return cleared
 
 
-def _load_with_retry(key: Hashable, loader: Callable[[], Any]) -> Any:
+def _load_with_retry(name: str, loader: Callable[[], Any]) -> Any:
     try:
         return loader()
-    except ModelLoadError:
-        raise
-    except Exception as first:  # noqa: BLE001 - any loader failure is retried once
-        log.warning("loading %s failed (%s); retrying once", key, first)
+    except ModelLoadError as exc:  # the loader's own verdict (unknown name, missing file): final
+        raise ModelLoadError(name, exc.reason) from exc
+    except Exception as first:  # noqa: BLE001 - any other loader failure is retried once
+        log.warning("loading %s failed (%s); retrying once", name, first)
         try:
             return loader()
-        except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"Failed to load model '{_key_name(key)}': {exc}") from exc
+        except ModelLoadError as exc:
+            raise ModelLoadError(name, exc.reason) from exc
+        except Exception as exc:  # noqa: BLE001 - details to the log, a plain reason to the client
+            log.exception("loading %s failed again", name)
+            raise ModelLoadError(name, f"loading failed ({type(exc).__name__}; see the plugin service log)") from exc
 
 
 def _key_name(key: Hashable) -> str:
@@ -137,4 +158,6 @@ def ort_session(path: str | os.PathLike[str], *, intra_op_threads: int = 0, inte
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=ort_providers(providers))
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
-        raise ModelLoadError(f"cannot load ONNX model {path}: {exc}") from exc
+        log.warning("onnxruntime cannot load %s: %s", path, exc)
+        # The model's name is filled in by ModelCache.get; the local path stays in the log.
+        raise ModelLoadError("", f"the ONNX graph {Path(path).parent.name}/{Path(path).name} could not be loaded") from exc

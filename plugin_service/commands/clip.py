@@ -26,8 +26,7 @@ def clip() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Target directory (default: the model store).")
 def export(name: str, checkpoint: Path | None, random_weights: bool, precisions: tuple[str, ...], out: Path | None) -> None:
     """Convert a Chinese-CLIP checkpoint into visual/ and textual/ ONNX models (needs torch + cn_clip)."""
-    from plugin_service.store.catalog import find_spec
-    from plugin_service.store.catalog_clip import checkpoint_spec
+    from plugin_service.engines.clip.catalog import CLIP_CATALOG, checkpoint_spec
     from plugin_service.store.store import ModelStore, ModelUnavailableError
 
     store = ModelStore(load_settings())
@@ -41,7 +40,7 @@ def export(name: str, checkpoint: Path | None, random_weights: bool, precisions:
         from plugin_service.engines.clip.export import export_architecture
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise click.ClickException(f"export needs the torch extra: pip install '.[torch]' ({exc})") from exc
-    target = out or store.model_dir(find_spec(name, "clip"))
+    target = out or store.model_dir(CLIP_CATALOG.find(name, "clip"))
     paths = export_architecture(name, target, None if random_weights else checkpoint, precisions)
     for label, path in paths.items():
         click.echo(f"{label:14} {path} ({path.stat().st_size / 1e6:.0f} MB)")
@@ -55,8 +54,7 @@ def import_mtphotos(image_model: Path, text_model: Path, name: str) -> None:
     """Use the ONNX files MT Photos users already have (official export recipe) for NAME."""
     import onnxruntime as ort
 
-    from plugin_service.store.catalog import find_spec
-    from plugin_service.store.catalog_clip import TEXTUAL, VISUAL
+    from plugin_service.engines.clip.catalog import CLIP_CATALOG, TEXTUAL, VISUAL
     from plugin_service.store.store import ModelStore
 
     arch = ARCHITECTURES[name]
@@ -71,7 +69,7 @@ def import_mtphotos(image_model: Path, text_model: Path, name: str) -> None:
                 f"{path}: expected input '{expected}' and {arch.embed_dim}-d output for {name}, "
                 f"found input '{inputs[0].name}' and output shape {outputs[0].shape}"
             )
-    target = ModelStore(load_settings()).model_dir(find_spec(name, "clip"))
+    target = ModelStore(load_settings()).model_dir(CLIP_CATALOG.find(name, "clip"))
     for source, relpath in ((image_model, VISUAL), (text_model, TEXTUAL)):
         destination = target / relpath
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -92,13 +90,13 @@ def encode(texts: tuple[str, ...], model: str) -> None:
     """Print text embeddings (a quick check that a model loads and answers)."""
     from plugin_service.context import ServiceContext
     from plugin_service.engines.clip.loader import text_encoder
+    from plugin_service.errors import ModelLoadError
     from plugin_service.immich.embedding import embedding_string
-    from plugin_service.runtime import ModelLoadError
 
     ctx = ServiceContext.from_settings(load_settings())
     try:
         vectors = text_encoder(ctx, model).encode(list(texts))
-    except (ModelLoadError, KeyError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    for text, vector in zip(texts, vectors):
+    except ModelLoadError as exc:
+        raise click.ClickException(f"model '{exc.model}' cannot be used: {exc.reason}") from exc
+    for text, vector in zip(texts, vectors, strict=True):
         click.echo(f"{text}\t{embedding_string(vector)[:80]}… ({len(vector)} floats)")

@@ -20,15 +20,14 @@ def faces(files, model, min_score, compare) -> None:
 
     from plugin_service.context import ServiceContext
     from plugin_service.engines.faces.loader import get_face_model
-    from plugin_service.errors import ServiceError
+    from plugin_service.errors import ModelLoadError, ServiceError
     from plugin_service.imaging import decode_image, to_array
-    from plugin_service.runtime import ModelLoadError
 
     settings = load_settings()
     try:
         engine = get_face_model(ServiceContext.from_settings(settings), model)
     except ModelLoadError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"model '{exc.model}' cannot be used: {exc.reason}") from exc
     largest: dict[str, np.ndarray] = {}
     for path in files:
         try:

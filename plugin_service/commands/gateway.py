@@ -24,7 +24,7 @@ def check(no_ping: bool) -> None:
     import httpx
 
     from plugin_service.gateway.config import GatewayConfigError, load_gateway_config
-    from plugin_service.gateway.pool import Upstream
+    from plugin_service.gateway.pool import url_label
     from plugin_service.gateway.routing import RoutingTable
 
     settings = load_settings()
@@ -45,7 +45,7 @@ def check(no_ping: bool) -> None:
         click.echo(f"pool {pool.name} (timeout {pool.timeout_s or config.timeout_s:g}s):")
         healthy = 0
         for url in pool.urls:
-            label = Upstream(url, None).label  # never print credentials
+            label = url_label(url)  # never print credentials
             if no_ping:
                 click.echo(f"  {label}")
                 continue

@@ -19,11 +19,11 @@ def models() -> None:
 @click.option("--task", default=None, help="Only this task (ocr, clip, facial-recognition).")
 def list_models(task: str | None) -> None:
     """Every known model with the state of its files."""
-    from plugin_service.store.catalog import all_specs
+    from plugin_service.catalog import all_models
     from plugin_service.store.store import ModelStore
 
     store = ModelStore(load_settings())
-    for key, spec in all_specs().items():
+    for key, spec in all_models().specs.items():
         if task and spec.task != task:
             continue
         states = {s.state for s in store.status(spec)}
@@ -35,13 +35,14 @@ def list_models(task: str | None) -> None:
 @click.argument("names", nargs=-1, required=True)
 def fetch(names: tuple[str, ...]) -> None:
     """Download (or resume downloading) the named models and verify them."""
-    from plugin_service.store.catalog import UnknownModelError, find_spec
+    from plugin_service.catalog import all_models
+    from plugin_service.store.catalog import UnknownModelError
     from plugin_service.store.store import ModelStore, ModelUnavailableError
 
     store = ModelStore(load_settings())
     for name in names:
         try:
-            spec = find_spec(name)
+            spec = all_models().find(name)
             directory = store.ensure(spec)
         except (UnknownModelError, ModelUnavailableError) as exc:
             raise click.ClickException(str(exc)) from exc
@@ -51,12 +52,12 @@ def fetch(names: tuple[str, ...]) -> None:
 @models.command()
 def verify() -> None:
     """Check the sha256 of every model file present in the store."""
-    from plugin_service.store.catalog import all_specs
+    from plugin_service.catalog import all_models
     from plugin_service.store.store import ModelStore
 
     store = ModelStore(load_settings())
     bad = 0
-    for key, spec in all_specs().items():
+    for key, spec in all_models().specs.items():
         for status in store.status(spec):
             if status.state == "corrupt":
                 bad += 1
@@ -71,6 +72,6 @@ def verify() -> None:
 @click.pass_context
 def export_clip(ctx: click.Context) -> None:
     """Same as 'plugin-service clip export' (official Chinese-CLIP checkpoint → ONNX)."""
-    from plugin_service.engines.clip.cli import export
+    from plugin_service.commands.clip import export
 
     export.main(args=ctx.args, prog_name="plugin-service models export-clip", standalone_mode=True)

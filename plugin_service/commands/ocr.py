@@ -9,25 +9,24 @@ import click
 import msgspec
 
 from plugin_service.config import load_settings
+from plugin_service.engines.ocr.model import OcrOptions
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", default=None, help="OCR model name (default: PLUGIN_SERVICE_OCR_DEFAULT_MODEL).")
 @click.option("--json", "as_json", is_flag=True, help="Print Immich's /predict response shape instead of text.")
-@click.option("--min-det-score", default=0.5, show_default=True, type=float)
-@click.option("--min-rec-score", default=0.8, show_default=True, type=float)
-@click.option("--max-resolution", default=736, show_default=True, type=int)
+@click.option("--min-det-score", default=OcrOptions.det_min_score, show_default=True, type=float)
+@click.option("--min-rec-score", default=OcrOptions.rec_min_score, show_default=True, type=float)
+@click.option("--max-resolution", default=OcrOptions.max_resolution, show_default=True, type=int)
 @click.option("--exif/--no-exif", default=True, show_default=True, help="Apply EXIF orientation (photos straight from a camera).")
 def ocr(files, model, as_json, min_det_score, min_rec_score, max_resolution, exif) -> None:
     """Print the text found in each image, one line per text line."""
     from plugin_service.context import ServiceContext
-    from plugin_service.engines.ocr import OcrOptions
-    from plugin_service.engines.ocr_loader import get_ocr_model
-    from plugin_service.errors import ServiceError
+    from plugin_service.engines.ocr import OcrOptions, get_ocr_model
+    from plugin_service.errors import ModelLoadError, ServiceError
     from plugin_service.immich.tasks.ocr import immich_ocr_response
     from plugin_service.imaging import decode_image, to_array
-    from plugin_service.runtime import ModelLoadError
 
     settings = load_settings()
     ctx = ServiceContext.from_settings(settings)
@@ -35,7 +34,7 @@ def ocr(files, model, as_json, min_det_score, min_rec_score, max_resolution, exi
     try:
         engine = get_ocr_model(ctx, name)
     except ModelLoadError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"model '{exc.model}' cannot be used: {exc.reason}") from exc
     options = OcrOptions(
         det_min_score=min_det_score, rec_min_score=min_rec_score, max_resolution=max_resolution, single_line_fallback=True,
         use_angle_classifier=settings.ocr_use_angle_classifier,

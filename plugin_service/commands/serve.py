@@ -17,9 +17,8 @@ from plugin_service.config import load_settings
 @click.option("--preload", default=None, help="Comma-separated task:type:modelName to load at start.")
 def serve(host, port, model_dir, offline, preload) -> None:
     """Run the ML server (Immich /predict, /ping; MT Photos API)."""
-    import uvicorn
-
     from plugin_service.app import create_app
+    from plugin_service.http_server import run
 
     settings = load_settings(host=host, port=port, model_dir=model_dir, offline=offline, preload=preload)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -29,4 +28,4 @@ def serve(host, port, model_dir, offline, preload) -> None:
             "anyone who can reach the port can use it (docs/gateway.md)",
             settings.host,
         )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(), timeout_keep_alive=5)
+    run(create_app(settings), settings)

@@ -1,10 +1,11 @@
 """The gateway: route Immich's ML traffic between local engines and upstream Immich ML servers.
 
 ``build_gateway`` turns settings into the pieces the app factory wires in:
-the dispatcher (``None`` without upstreams: then the service is a plain local
-ML server), one middleware (allow-list, shared secret, request id, HTTP
-metrics), the ``/metrics`` route, and a lifespan that owns the upstream HTTP
-client and the health checks.  See docs/gateway.md.
+the dispatcher (the ``Predictor`` for ``/predict``; ``None`` without upstreams,
+and then the service is a plain local ML server), one middleware (allow-list,
+shared secret, request id, HTTP metrics), the ``/metrics`` route, and a
+lifespan that owns the upstream HTTP client and the health checks.  See
+docs/gateway.md.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
-from litestar import Request, Response, get, post
 
 from plugin_service.config import Settings
-from plugin_service.context import ServiceContext
 from plugin_service.gateway.config import GatewayConfig, load_gateway_config
 from plugin_service.gateway.dispatch import Dispatcher
 from plugin_service.gateway.logs import RedactSecret, log_event
@@ -29,7 +29,8 @@ from plugin_service.gateway.middleware import make_middleware
 from plugin_service.gateway.pool import UpstreamPool
 from plugin_service.gateway.routing import RoutingTable
 from plugin_service.gateway.security import Guard
-from plugin_service.serving import Executors
+from plugin_service.immich.predictor import Predictor
+from plugin_service.runtime import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,10 @@ class Gateway:
     pools: dict[str, UpstreamPool]
     middleware: list[Callable] = field(default_factory=list)
     route_handlers: list[Any] = field(default_factory=list)
+    secret: str = ""  # when set, the app also serves /<secret>/ping and /<secret>/predict
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, app=None):
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         if not self.pools:
             yield
             return
@@ -67,9 +69,10 @@ class Gateway:
                 await asyncio.gather(*checks, return_exceptions=True)
 
 
-def build_gateway(settings: Settings, ctx: ServiceContext, executors: Executors) -> Gateway:
+def build_gateway(settings: Settings, local: Predictor, models: ModelCache) -> Gateway:
+    """``local`` answers the tasks routed to this process."""
     config = load_gateway_config(settings)
-    metrics = Metrics(ctx.models)
+    metrics = Metrics(models)
     guard = Guard(config.security)
     _protect_logs(config.security.secret)
     pools = {
@@ -78,30 +81,10 @@ def build_gateway(settings: Settings, ctx: ServiceContext, executors: Executors)
     dispatcher = None
     if pools:
         table = RoutingTable.build(config, settings)
-        dispatcher = Dispatcher(table, pools, ctx, executors, metrics)
+        dispatcher = Dispatcher(table, pools, local, metrics)
         log_event(log, logging.INFO, "gateway", pools=";".join(f"{n}={','.join(u.label for u in p.upstreams)}" for n, p in pools.items()), routes=";".join(table.describe()))
-    handlers: list[Any] = [metrics_endpoint]
-    if guard.secret:
-        handlers += _secret_prefixed_routes()
-    return Gateway(config, metrics, dispatcher, pools, [make_middleware(guard, metrics)], handlers)
-
-
-def _secret_prefixed_routes() -> list[Any]:
-    """``/<secret>/ping`` and ``/<secret>/predict``: what Immich calls when its ML URL ends in ``/<secret>/``.
-
-    The middleware has already compared the prefix with the secret.
-    """
-    from plugin_service.immich.routes import handle_predict
-
-    @get("/{secret:str}/ping", media_type="text/plain", sync_to_thread=False, include_in_schema=False)
-    def secret_ping() -> str:
-        return "pong"
-
-    @post("/{secret:str}/predict", status_code=200, include_in_schema=False)
-    async def secret_predict(request: Request) -> Response:
-        return await handle_predict(request)
-
-    return [secret_ping, secret_predict]
+    middleware = [make_middleware(guard, metrics)]
+    return Gateway(config, metrics, dispatcher, pools, middleware, [metrics_endpoint], secret=config.security.secret)
 
 
 _URL_USERINFO = re.compile(r"://[^/@\s]*@")

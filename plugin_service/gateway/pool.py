@@ -65,12 +65,16 @@ class Upstream:
 
     @property
     def label(self) -> str:
-        """The URL without credentials: what logs and metrics show."""
-        return _USERINFO.sub("://", self.url)
+        return url_label(self.url)
 
     @property
     def usable_first(self) -> bool:
         return self.healthy is not False
+
+
+def url_label(url: str) -> str:
+    """The URL without credentials: what logs, metrics and the CLI show."""
+    return _USERINFO.sub("://", url)
 
 
 @dataclass
@@ -250,7 +254,8 @@ def _give_up(pool: str, failures: list[_Failure]) -> UpstreamError:
     if not failures:
         return UpstreamError(f"upstream pool {pool!r}: every upstream is failing (circuit open); try again shortly", 503)
     reasons = {f.reason for f in failures}
-    summary = "; ".join(f"{f.url}: {f.reason} ({f.detail})" for f in failures)
+    # Each attempt's URL is in the log (upstream_failed); a client learns what failed, not where.
+    summary = "; ".join(f"attempt {i}: {f.reason} ({f.detail})" for i, f in enumerate(failures, 1))
     if reasons & {"status", "garbage"}:
         return UpstreamError(f"upstream pool {pool!r} answered badly: {summary}", 502)
     if "timeout" in reasons:

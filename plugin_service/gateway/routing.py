@@ -19,13 +19,9 @@ from plugin_service.immich.protocol import Entries, ModelEntry
 
 log = logging.getLogger(__name__)
 
-# Settings fields of the face engine that mean "a face pack is configured".
-FACE_PACK_SETTINGS = ("face_pack", "face_pack_dir")
-
-
 def faces_available_locally(settings: Settings) -> bool:
-    """Whether this process can answer ``facial-recognition`` itself."""
-    return any(getattr(settings, name, None) for name in FACE_PACK_SETTINGS)
+    """Whether this process can answer ``facial-recognition`` itself: a pack folder is configured."""
+    return bool(settings.face_pack_dir)
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,6 @@ class Guard:
         self.networks: list[Network] = [ipaddress.ip_network(n, strict=False) for n in config.allow]
         self.secret = config.secret.encode()
 
-    @property
-    def active(self) -> bool:
-        return bool(self.networks or self.secret)
-
     def client_allowed(self, host: str | None) -> bool:
         if not self.networks:
             return True

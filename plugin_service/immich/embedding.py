@@ -11,14 +11,6 @@ import numpy as np
 import orjson
 
 
-def l2_normalise(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-    norm = float(np.linalg.norm(vector))
-    if not np.isfinite(norm) or norm == 0.0:
-        raise ValueError("embedding has zero or non-finite norm")
-    return vector / norm
-
-
 def embedding_string(vector: np.ndarray) -> str:
     """``[f,f,…]`` for one embedding (float32, C-contiguous)."""
     array = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(-1))

@@ -1,6 +1,6 @@
 """Immich v3.1.0 ML wire types: the ``entries`` grammar and the payloads.
 
-See shared/research/immich-ml-protocol.md §1.3–1.5.  Parsing here is strict
+Parsing here is strict
 about what Immich treats as errors and lenient about what it ignores (unknown
 option keys).
 """
@@ -37,21 +37,30 @@ Entries = dict[str, dict[str, ModelEntry]]
 _entries_decoder = msgspec.json.Decoder(Entries)
 
 
-def parse_entries(raw: str | bytes, *, known_tasks: tuple[str, ...] | None = None) -> Entries:
+# Immich's entries are a few hundred bytes; names longer than this are junk, not models.
+MAX_ENTRIES_BYTES = 64 * 1024
+MAX_NAME_CHARS = 256
+
+
+def parse_entries(raw: str | bytes) -> Entries:
     """Decode and check an ``entries`` form field.
 
-    ``known_tasks`` limits the tasks accepted (a gateway passes ``None`` to let
-    unknown tasks through to an upstream).
+    Unknown tasks pass (a gateway may route them upstream); whoever answers
+    decides whether it knows them.
     """
+    if len(raw) > MAX_ENTRIES_BYTES:
+        raise InvalidRequestFormat(f"Invalid request format: entries is {len(raw)} bytes; the limit is {MAX_ENTRIES_BYTES}")
     try:
         entries = _entries_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise InvalidRequestFormat(f"Invalid request format: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidRequestFormat("Invalid request format: entries is nested too deeply") from exc
     if not entries:
         raise InvalidRequestFormat("Invalid request format: entries is empty")
     for task, types in entries.items():
-        if known_tasks is not None and task not in known_tasks:
-            raise ModelError(f"Unknown model combination: task {task!r} is not one of {', '.join(known_tasks)}")
+        if len(task) > MAX_NAME_CHARS:
+            raise InvalidRequestFormat(f"Invalid request format: a task name is longer than {MAX_NAME_CHARS} characters")
         allowed = TASK_TYPES.get(task)
         if not types:
             raise InvalidRequestFormat(f"Invalid request format: task {task!r} has no model types")
@@ -60,6 +69,8 @@ def parse_entries(raw: str | bytes, *, known_tasks: tuple[str, ...] | None = Non
                 raise ModelError(f"Unknown model combination: {task}/{model_type} (valid types: {', '.join(allowed)})")
             if not entry.modelName.strip():
                 raise InvalidRequestFormat(f"Invalid request format: {task}/{model_type} has an empty modelName")
+            if len(entry.modelName) > MAX_NAME_CHARS or len(model_type) > MAX_NAME_CHARS:
+                raise InvalidRequestFormat(f"Invalid request format: a model name is longer than {MAX_NAME_CHARS} characters")
             needed = DEPENDS_ON.get((task, model_type))
             if needed and needed not in types:
                 raise BadRequest(f"Task {task}/{model_type} depends on output of {task}/{needed}")

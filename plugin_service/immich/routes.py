@@ -1,18 +1,21 @@
 """HTTP side of the Immich ML protocol: ``GET /``, ``GET /ping``, ``POST /predict``.
 
-Only parsing and status codes live here; work is done by ``predict_local``
-(or by the gateway's dispatcher when one is installed in ``app.state``).
+Only parsing and status codes live here; the injected ``Predictor`` does the
+work (see ``predictor.py``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
-from plugin_service.errors import BadRequest, InvalidRequestFormat
-from plugin_service.immich.predict import predict_local
-from plugin_service.immich.protocol import ImagePayload, TextPayload, parse_entries
-from plugin_service.imaging import decode_image
+from plugin_service.errors import BadRequest, InvalidRequestFormat, PayloadTooLarge
+from plugin_service.immich.predictor import Predictor, PredictRequest
+from plugin_service.immich.protocol import parse_entries
 
 
 @get("/", sync_to_thread=False)
@@ -25,43 +28,68 @@ def ping() -> str:
     return "pong"
 
 
+# Injected by the app (see app.py); not a value to validate.
+InjectedPredictor = NamedDependency[SkipValidation[Predictor]]
+
+
 @post("/predict", status_code=200)
-async def predict(request: Request) -> Response:
-    return await handle_predict(request)
+async def predict(request: Request, predictor: InjectedPredictor) -> Response:
+    return Response(await predictor.predict(await read_predict_form(request)))
 
 
-async def handle_predict(request: Request) -> Response:
-    """The body of ``POST /predict`` (also mounted under a secret path prefix by the gateway)."""
-    form = await request.form()
-    raw_entries = form.get("entries")
+# What Immich calls when its ML URL ends in ``/<secret>/`` (the gateway's middleware has already
+# compared the prefix with the configured secret); mounted only when a secret is set.
+@get("/{secret:str}/ping", media_type="text/plain", sync_to_thread=False, include_in_schema=False)
+def secret_ping() -> str:
+    return "pong"
+
+
+@post("/{secret:str}/predict", status_code=200, include_in_schema=False)
+async def secret_predict(request: Request, predictor: InjectedPredictor) -> Response:
+    return Response(await predictor.predict(await read_predict_form(request)))
+
+
+async def read_predict_form(request: Request) -> PredictRequest:
+    try:
+        form = await request.form()
+    except UnicodeDecodeError as exc:  # Litestar decodes plain form fields as UTF-8
+        raise BadRequest(f"a form field is not valid UTF-8 (byte {exc.start}); send binary data as a file part") from exc
+    raw_entries = await _field_bytes(form.get("entries"))
     if raw_entries is None:
         raise InvalidRequestFormat("Field required: entries")
-    if isinstance(raw_entries, UploadFile):
-        raw_entries = await raw_entries.read()
-    dispatcher = getattr(request.app.state, "dispatcher", None)
-    entries = parse_entries(raw_entries, known_tasks=None if dispatcher else tuple(_local_tasks()))
+    entries = parse_entries(raw_entries)
     image, text = form.get("image"), form.get("text")
     if image is not None:
-        data = await image.read() if isinstance(image, UploadFile) else str(image).encode("latin-1", "replace")
-        if dispatcher is not None and dispatcher.wants_raw_image(entries):
-            return Response(await dispatcher.dispatch(entries, raw_image=data, text=None, raw_entries=raw_entries))
-        settings = request.app.state.ctx.settings
-        payload = ImagePayload(decode_image(data, settings.max_image_pixels))
-    elif text is not None:
-        payload = TextPayload(await text.read() if isinstance(text, UploadFile) else str(text))
-        if isinstance(payload.text, bytes):
-            payload = TextPayload(payload.text.decode("utf-8", "replace"))
-    else:
-        raise BadRequest("Either image or text must be provided")
-    if dispatcher is not None:
-        return Response(await dispatcher.dispatch(entries, payload=payload, raw_entries=raw_entries))
-    return Response(await predict_local(request.app.state.ctx, request.app.state.executors, entries, payload))
+        return PredictRequest(entries, raw_entries, image=await _field_bytes(image))
+    if text is not None:
+        return PredictRequest(entries, raw_entries, text=await _text(text, request.app.state.ctx.settings.max_text_bytes))
+    raise BadRequest("Either image or text must be provided")
 
 
-def _local_tasks():
-    from plugin_service.immich.tasks import HANDLERS
+async def _field_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, UploadFile):
+        return await value.read()
+    return str(value).encode("utf-8")  # a plain form field, which Litestar decoded as UTF-8
 
-    return HANDLERS.keys()
+
+async def _text(value: Any, limit: int) -> str:
+    """The query, refused early when over ``limit`` bytes: a CLIP query only reads its first 52 tokens."""
+    if isinstance(value, UploadFile):
+        data = await value.read()
+        if len(data) > limit:
+            raise PayloadTooLarge(f"text is {len(data)} bytes; the limit is {limit} (PLUGIN_SERVICE_MAX_TEXT_BYTES)")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"text is not valid UTF-8 (byte {exc.start})") from exc
+    text = str(value)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise PayloadTooLarge(f"text is {size} bytes; the limit is {limit} (PLUGIN_SERVICE_MAX_TEXT_BYTES)")
+    return text
 
 
 route_handlers = [root, ping, predict]
+secret_prefixed_route_handlers = [secret_ping, secret_predict]

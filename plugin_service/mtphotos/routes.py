@@ -9,27 +9,30 @@ key configured the API is off and says so.  A wrong or missing key is HTTP 401
 processing an upload are HTTP 200 ``{"result": [], "msg": …}``, as the
 references answer (MT Photos shows ``msg`` to the user).
 
-The routes need the ``ServiceContext`` at ``app.state.ctx``; inference runs on
-``app.state.executors`` (the Immich API's image/text pools) when present.
+The routes need the ``ServiceContext`` at ``app.state.ctx`` and the
+``Executors`` at ``app.state.executors`` (the pools and pixel budget the
+Immich API uses too).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import hmac
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 from litestar import Request, Response, Router, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import UploadFile
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.connection import ASGIConnection
 
 from plugin_service.context import ServiceContext
+from plugin_service.errors import ServiceError
 from plugin_service.mtphotos import service
 from plugin_service.mtphotos.service import Refused
+from plugin_service.serving import Executors
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,12 @@ def _ctx(connection: ASGIConnection) -> ServiceContext:
     return connection.app.state["ctx"]
 
 
-async def _run(request: Request, kind: str, fn, *args):
-    executors = request.app.state.get("executors")
-    if executors is not None:
-        return await executors.run(kind, fn, *args)
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+def _executors(connection: ASGIConnection) -> Executors:
+    return connection.app.state["executors"]
+
+
+async def _run(request: Request, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+    return await _executors(request).run(kind, fn, *args)
 
 
 async def _answer(request: Request, kind: str, fn, *args, wrap: bool = True) -> dict:
@@ -76,7 +80,7 @@ async def _answer(request: Request, kind: str, fn, *args, wrap: bool = True) -> 
         return {"result": [], "msg": exc.message}
     except Exception as exc:  # noqa: BLE001 - the reference reports every failure in this form
         log.exception("MT Photos %s failed", request.url.path)
-        return {"result": [], "msg": f"{type(exc).__name__}: {exc}"}
+        return {"result": [], "msg": f"internal error ({type(exc).__name__}); see the plugin service log"}
 
 
 async def _upload(request: Request) -> tuple[bytes, str | None]:
@@ -89,14 +93,17 @@ async def _upload(request: Request) -> tuple[bytes, str | None]:
     return str(file).encode("latin-1", "replace"), None
 
 
-async def _with_image(request: Request, kind: str, fn, wrap: bool = True) -> dict:
+async def _with_image(request: Request, kind: str, fn: Callable[..., Any], wrap: bool = True) -> dict:
+    """Decode the upload off the event loop, inside the executors' pixel budget (as /predict does)."""
     ctx = _ctx(request)
     try:
         data, filename = await _upload(request)
-        image = await _run(request, "image", service.decode_upload, ctx, data, filename)
+        async with _executors(request).admitted_image(data, ctx.settings.max_image_pixels) as image:
+            return await _answer(request, kind, fn, ctx, service.check_size(ctx, image), wrap=wrap)
     except Refused as exc:
         return {"result": [], "msg": exc.message}
-    return await _answer(request, kind, fn, ctx, image, wrap=wrap)
+    except ServiceError as exc:
+        return {"result": [], "msg": service.refused_upload(exc, filename).message}
 
 
 @post("/check", status_code=200)

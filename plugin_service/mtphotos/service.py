@@ -9,30 +9,27 @@ decimals, face boxes are integers ``x, y, w, h`` truncated like ``int()``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
-import orjson
 from PIL import Image
 
 from plugin_service.context import ServiceContext
+from plugin_service.engines.clip.loader import image_encoder, text_encoder
 from plugin_service.engines.faces.loader import get_face_model
-from plugin_service.engines.ocr import OcrOptions, TextLine
-from plugin_service.engines.ocr_loader import get_ocr_model
-from plugin_service.errors import ServiceError
-from plugin_service.imaging import decode_image, to_array
-from plugin_service.runtime import ModelLoadError
+from plugin_service.engines.ocr import OcrOptions, TextLine, get_ocr_model
+from plugin_service.errors import ModelLoadError, ServiceError
+from plugin_service.imaging import to_array
 
-# The configuration bench/ocr.py measures as "ours" for the CLI and this API: Immich's
-# thresholds (box 0.5, text > 0.8, shorter side ≤ 736 px) and the single-line fallback, since
-# MT Photos also sends small crops and screenshots. mt-photos-ai itself ran RapidOCR's
-# defaults (text score 0.5), which keeps more misread lines.
+T = TypeVar("T")
+
+
+# The configuration bench/ocr.py measures as "ours" for the CLI and this API: the engine's
+# defaults and the single-line fallback, since MT Photos also sends small crops and screenshots.
+# mt-photos-ai itself ran RapidOCR's defaults (text score 0.5), which keeps more misread lines.
 def ocr_options(ctx: ServiceContext) -> OcrOptions:
-    return OcrOptions(
-        det_min_score=0.5,
-        max_resolution=736,
-        rec_min_score=0.8,
-        single_line_fallback=True,
-        use_angle_classifier=ctx.settings.ocr_use_angle_classifier,
-    )
+    return OcrOptions(single_line_fallback=True, use_angle_classifier=ctx.settings.ocr_use_angle_classifier)
 
 
 class Refused(Exception):
@@ -43,11 +40,12 @@ class Refused(Exception):
         self.message = message
 
 
-def decode_upload(ctx: ServiceContext, data: bytes, filename: str | None = None) -> Image.Image:
-    try:
-        image = decode_image(data, ctx.settings.max_image_pixels)
-    except ServiceError as exc:
-        raise Refused(f"The uploaded file {filename or ''} is not a valid image format or is corrupted: {exc.message}".replace("  ", " ")) from exc
+def refused_upload(exc: ServiceError, filename: str | None) -> Refused:
+    name = f"{filename} " if filename else ""
+    return Refused(f"The uploaded file {name}is not a valid image format or is corrupted: {exc.message}")
+
+
+def check_size(ctx: ServiceContext, image: Image.Image) -> Image.Image:
     limit = ctx.settings.mt_photos_max_side
     if image.width > limit or image.height > limit:
         raise Refused("height or width out of range")
@@ -75,28 +73,25 @@ def _fixed(value: float) -> str:
 
 
 def clip_image(ctx: ServiceContext, image: Image.Image) -> list[str]:
-    from plugin_service.immich.protocol import ImagePayload
-
-    return _clip(ctx, "visual", ImagePayload(image))
+    name = _clip_model(ctx)
+    return _clip_strings(_load(lambda: image_encoder(ctx, name).encode(image)))
 
 
 def clip_text(ctx: ServiceContext, text: str) -> list[str]:
-    from plugin_service.immich.protocol import TextPayload
+    name = _clip_model(ctx)
+    return _clip_strings(_load(lambda: text_encoder(ctx, name).encode([text])[0]))
 
-    return _clip(ctx, "textual", TextPayload(text))
 
-
-def _clip(ctx: ServiceContext, model_type: str, payload) -> list[str]:
-    """Through the Immich ``clip`` task: the one public entry of the CLIP engine, so both APIs give the same vectors."""
-    from plugin_service.immich.protocol import ModelEntry
-    from plugin_service.immich.tasks import HANDLERS
-
-    name = ctx.settings.mt_photos_clip_model
-    if not name:
+def _clip_model(ctx: ServiceContext) -> str:
+    if not ctx.settings.mt_photos_clip_model:
         raise Refused("No CLIP model configured: set PLUGIN_SERVICE_MT_PHOTOS_CLIP_MODEL")
-    embedding = _load(lambda: HANDLERS["clip"](ctx, {model_type: ModelEntry(name)}, payload))
-    vector = orjson.loads(embedding) if isinstance(embedding, (str, bytes)) else embedding
-    return ["{:.16f}".format(float(v)) for v in vector]
+    return ctx.settings.mt_photos_clip_model
+
+
+def _clip_strings(vector: np.ndarray) -> list[str]:
+    # Each float32 at its shortest round-trip value (what Immich's /predict sends), printed the
+    # reference's way with 16 decimals.
+    return [f"{float(str(v)):.16f}" for v in np.asarray(vector, dtype=np.float32).reshape(-1)]
 
 
 def represent(ctx: ServiceContext, image: Image.Image) -> dict[str, object]:
@@ -117,8 +112,10 @@ def represent(ctx: ServiceContext, image: Image.Image) -> dict[str, object]:
     }
 
 
-def _load(call):
+def _load(call: Callable[[], T]) -> T:
     try:
         return call()
-    except (ModelLoadError, ServiceError) as exc:
-        raise Refused(getattr(exc, "message", None) or str(exc)) from exc
+    except ModelLoadError as exc:
+        raise Refused(f"model '{exc.model}' cannot be used: {exc.reason}") from exc
+    except ServiceError as exc:
+        raise Refused(exc.message) from exc

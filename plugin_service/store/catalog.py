@@ -1,8 +1,8 @@
 """What the model store can provide: model names → files, checksums and sources.
 
-The store knows files, not inference.  Each engine family declares its models
-in its own ``catalog_*`` module; this module only defines the types and joins
-the lists.
+The store knows files, not inference.  Each engine declares its models in its
+own ``catalog`` module with these types; ``plugin_service.catalog`` joins them
+for the ``models`` command.
 """
 
 from __future__ import annotations
@@ -51,34 +51,33 @@ class UnknownModelError(KeyError):
         return str(self.args[0])
 
 
-def all_specs() -> dict[str, ModelSpec]:
-    # Imported here so each family's list stays in its own module.
-    from plugin_service.store.catalog_clip import CLIP_MODELS
-    from plugin_service.store.catalog_faces import FACE_MODELS
-    from plugin_service.store.catalog_ocr import OCR_MODELS
+class Catalog:
+    """A family's models by name (each engine owns one; ``plugin_service.catalog`` joins them)."""
 
-    specs: dict[str, ModelSpec] = {}
-    for spec in (*OCR_MODELS, *CLIP_MODELS, *FACE_MODELS):
-        key = f"{spec.task}/{spec.name}"
-        if key in specs:
-            raise ValueError(f"model {key} declared twice")
-        specs[key] = spec
-    return specs
+    def __init__(self, specs: tuple[ModelSpec, ...] | list[ModelSpec]):
+        self.specs: dict[str, ModelSpec] = {}
+        for spec in specs:
+            key = f"{spec.task}/{spec.name}"
+            if key in self.specs:
+                raise ValueError(f"model {key} declared twice")
+            self.specs[key] = spec
 
+    def __add__(self, other: Catalog) -> Catalog:
+        return Catalog([*self.specs.values(), *other.specs.values()])
 
-def find_spec(name: str, task: str | None = None) -> ModelSpec:
-    """Look a model up by ``name`` or ``task/name``."""
-    specs = all_specs()
-    if task is not None:
-        key = f"{task}/{name}"
-        if key in specs:
-            return specs[key]
-    elif name in specs:
-        return specs[name]
-    else:
-        matches = [s for s in specs.values() if s.name == name]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise UnknownModelError(f"model name {name!r} is ambiguous; use one of " + ", ".join(f"{s.task}/{s.name}" for s in matches))
-    raise UnknownModelError(f"unknown model {name!r}" + (f" for task {task!r}" if task else ""))
+    def find(self, name: str, task: str | None = None) -> ModelSpec:
+        """Look a model up by ``name`` (optionally within ``task``) or ``task/name``."""
+        if task is not None:
+            key = f"{task}/{name}"
+            if key in self.specs:
+                return self.specs[key]
+        elif name in self.specs:
+            return self.specs[name]
+        else:
+            matches = [s for s in self.specs.values() if s.name == name]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                choices = ", ".join(f"{s.task}/{s.name}" for s in matches)
+                raise UnknownModelError(f"model name {name!r} is ambiguous; use one of {choices}")
+        raise UnknownModelError(f"unknown model {name!r}" + (f" for task {task!r}" if task else ""))

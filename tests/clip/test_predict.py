@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from plugin_service.app import create_app
 from plugin_service.config import load_settings
 from tests._paths import CONTRACT, DATA, require_shared
-from tests.immich_protocol.contract import check_clip, check_embedding_string, load_captures
+from tests.protocol.contract import check_clip, check_embedding_string, load_captures
 
 VISUAL = '{"clip":{"visual":{"modelName":"chinese-clip-vit-base-patch16"}}}'
 TEXTUAL = '{"clip":{"textual":{"modelName":"%s","options":{"language":"zh-CN"}}}}'

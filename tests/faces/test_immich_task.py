@@ -106,7 +106,7 @@ def test_the_request_a_real_immich_sent_gets_an_immich_shaped_answer(ctx):
 
     from plugin_service.app import create_app
     from tests._paths import CONTRACT
-    from tests.immich_protocol.contract import check_faces, load_captures
+    from tests.protocol.contract import check_faces, load_captures
 
     if not CONTRACT.is_dir():
         pytest.skip(f"no Immich captures at {CONTRACT}")

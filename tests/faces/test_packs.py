@@ -13,8 +13,8 @@ from plugin_service.config import load_settings
 from plugin_service.context import ServiceContext
 from plugin_service.engines.faces.loader import get_face_model, load_face_model
 from plugin_service.engines.faces.pack import PackNotFound, find_pack_files
-from plugin_service.runtime import ModelLoadError
-from plugin_service.store.catalog import find_spec
+from plugin_service.engines.faces.catalog import FACE_CATALOG
+from plugin_service.errors import ModelLoadError
 from tests.faces._models import make_pack, scrfd_path
 from tests.faces.conftest import load_rgb
 
@@ -23,7 +23,7 @@ T1 = "faces/deepinsight__insightface/python-package/insightface/data/images/t1.j
 
 def test_catalog_has_immichs_four_packs_from_immich_hugging_face_repos():
     for name in ("buffalo_l", "buffalo_m", "buffalo_s", "antelopev2"):
-        spec = find_spec(name, "facial-recognition")
+        spec = FACE_CATALOG.find(name, "facial-recognition")
         assert [f.path for f in spec.files] == ["detection/model.onnx", "recognition/model.onnx"]
         assert all(s.kind == "huggingface" and s.repo == f"immich-app/{name}" for f in spec.files for s in f.sources)
         assert "non-commercial" in spec.license and spec.info["embedding_dim"] == 512
@@ -88,7 +88,7 @@ def test_packs_download_from_hugging_face_layout_through_the_store(tmp_path, fak
     model = load_face_model(ctx, "buffalo_s")
     assert (tmp_path / "models" / "facial-recognition" / "buffalo_s" / "recognition" / "model.onnx").is_file()
     assert len(model.analyse(load_rgb(T1), 0.5)) == 6
-    spec = find_spec("buffalo_s", "facial-recognition")
+    spec = FACE_CATALOG.find("buffalo_s", "facial-recognition")
     assert {s.state for s in ctx.store.status(spec)} == {"ok"}
 
 

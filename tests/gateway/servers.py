@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from tests._paths import REPO_ROOT
+from tests._net import free_port
 
 
 class StandIn:
@@ -64,18 +65,18 @@ class StandIn:
         httpx.post(self.url + "/_reset", timeout=5).raise_for_status()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve_in_thread(app, log_level: str = "warning"):
-    """Run an ASGI app with uvicorn on a loopback port in a thread; yields its base URL."""
+def bound_socket() -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextlib.contextmanager
+def serve_in_thread(app, log_level: str = "warning", sock: socket.socket | None = None):
+    """Run an ASGI app with uvicorn on a loopback port (or the bound ``sock``) in a thread; yields its base URL."""
+    if sock is None:
+        sock = bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_keep_alive=5, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -47,7 +47,6 @@ def test_errors_are_counted_per_task_and_backend(fresh, gateway):
 def test_without_upstreams_it_is_a_plain_local_ml_server(tmp_path):
     settings = load_settings({}, offline=True, model_dir=str(tmp_path))
     app = create_app(settings)
-    assert app.state.dispatcher is None
     with TestClient(app) as client:
         unknown = client.post("/predict", data={"entries": '{"future-task":{"x":{"modelName":"m"}}}', "text": "hi"})
         assert unknown.status_code == 500 and "future-task" in unknown.json()["detail"]

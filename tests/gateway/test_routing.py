@@ -74,7 +74,7 @@ def test_split_two_upstreams_and_merge(fresh, gateway):
 def test_split_local_ocr_and_upstream_faces(fresh, gateway):
     """OCR runs on the real local engine, faces on the stand-in; one merged Immich answer."""
     from tests._paths import CONTRACT
-    from tests.immich_protocol.contract import check_ocr
+    from tests.protocol.contract import check_ocr
 
     a, _ = fresh
     url, _ = gateway(upstreams=a.url)
@@ -148,11 +148,17 @@ def test_second_plugin_service_instance_as_upstream(gateway, model_dir):
     assert "buffalo_l" in faces.json()["detail"]
 
 
-def test_routing_loop_is_refused(gateway):
+def test_routing_loop_is_refused(model_dir):
     """A gateway whose upstream is itself: the hop counter stops the loop with a clear error."""
-    url, app = gateway(upstreams="http://127.0.0.1:1")  # the port is only known once it runs:
-    app.state.dispatcher.pools["default"].upstreams[0].url = url + "/"  # point the pool at itself
-    response = httpx.post(url + "/predict", **image_request(FACES, png(seed=7)), timeout=30)
+    from plugin_service.app import create_app
+    from plugin_service.config import load_settings
+    from tests.gateway.servers import bound_socket, serve_in_thread
+
+    sock = bound_socket()
+    own_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    settings = load_settings({}, offline=True, model_dir=model_dir, health_interval_s=0, upstreams=own_url)
+    with serve_in_thread(create_app(settings), sock=sock) as url:
+        response = httpx.post(url + "/predict", **image_request(FACES, png(seed=7)), timeout=30)
     assert response.status_code == 508
     assert "routing loop" in response.json()["detail"]
 
@@ -165,7 +171,7 @@ def test_captured_immich_requests_pass_through_unchanged(fresh, gateway):
     import pytest
 
     from tests._paths import CONTRACT
-    from tests.immich_protocol.contract import load_captures
+    from tests.protocol.contract import load_captures
 
     if not CONTRACT.is_dir():
         pytest.skip(f"no captures at {CONTRACT}")

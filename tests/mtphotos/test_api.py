@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import orjson
 import pytest
 from litestar.testing import TestClient
 from PIL import Image
@@ -13,7 +12,7 @@ from PIL import Image
 from plugin_service.app import create_app
 from plugin_service.config import load_settings
 from plugin_service.context import ServiceContext
-from plugin_service.immich.tasks import HANDLERS
+from plugin_service.mtphotos import service
 from tests._paths import require_shared
 from tests.faces._models import arcface_signature_graph, make_pack, scrfd_path
 
@@ -145,19 +144,23 @@ def test_clip_vectors_are_16_decimal_strings(client, monkeypatch):
     vector /= np.linalg.norm(vector)
     calls = []
 
-    def fake_clip(ctx, types, payload):
-        calls.append((dict(types), type(payload).__name__))
-        return orjson.dumps(vector, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    class FakeEncoder:
+        def __init__(self, kind, name):
+            self.kind, self.name = kind, name
 
-    monkeypatch.setitem(HANDLERS, "clip", fake_clip)
+        def encode(self, item):
+            calls.append((self.kind, self.name))
+            return vector if self.kind == "visual" else np.stack([vector])
+
+    monkeypatch.setattr(service, "image_encoder", lambda ctx, name: FakeEncoder("visual", name))
+    monkeypatch.setattr(service, "text_encoder", lambda ctx, name: FakeEncoder("textual", name))
     monkeypatch.setattr(client.app.state.ctx, "settings", load_settings({}, mt_photos_api_key=KEY, mt_photos_clip_model="chinese-clip-test"))
     image = client.post("/clip/img", headers={"api-key": KEY}, files=_file(T1)).json()["result"]
     text = client.post("/clip/txt", headers={"api-key": KEY}, json={"text": "海边的日落"}).json()["result"]
     for result in (image, text):
         assert len(result) == 512 and all(isinstance(v, str) and len(v.split(".")[1]) == 16 for v in result)
         np.testing.assert_allclose([float(v) for v in result], vector, atol=1e-7)
-    assert [c[1] for c in calls] == ["ImagePayload", "TextPayload"]
-    assert list(calls[0][0]) == ["visual"] and calls[0][0]["visual"].modelName == "chinese-clip-test"
+    assert calls == [("visual", "chinese-clip-test"), ("textual", "chinese-clip-test")]
 
 
 def test_clip_without_an_engine_or_model_says_so(client):
@@ -186,14 +189,16 @@ def test_animated_gif_uses_the_first_frame(client):
     assert len(body["result"]) >= 5  # a 256-colour palette costs a little detail
 
 
-def test_router_works_in_a_minimal_app_with_the_context_in_state(pack_root, tmp_path):
+def test_router_works_in_a_minimal_app_with_the_context_and_executors_in_state(pack_root, tmp_path):
     from litestar import Litestar
     from litestar.datastructures import State
 
     from plugin_service.mtphotos.routes import router
+    from plugin_service.serving import Executors
 
     ctx = ServiceContext.from_settings(load_settings({}, mt_photos_api_key=KEY, face_pack_dir=str(pack_root), model_dir=str(tmp_path)))
-    with TestClient(Litestar(route_handlers=[router], state=State({"ctx": ctx}))) as client:
+    state = State({"ctx": ctx, "executors": Executors.create(1)})
+    with TestClient(Litestar(route_handlers=[router], state=state)) as client:
         assert client.post("/check", headers={"api-key": KEY}).json()["result"] == "pass"
         assert client.post("/check", headers={"api-key": "no"}).status_code == 401
         assert len(client.post("/represent", headers={"api-key": KEY}, files=_file(T1)).json()["result"]) == 6

@@ -14,7 +14,7 @@ import unicodedata
 import pytest
 
 from plugin_service.engines.ocr import OcrOptions
-from plugin_service.engines.ocr_loader import get_ocr_model
+from plugin_service.engines.ocr import get_ocr_model
 from plugin_service.imaging import decode_image, to_array
 from tests._paths import DATA, require_shared
 

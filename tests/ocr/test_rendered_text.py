@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from plugin_service.engines.ocr import OcrOptions
-from plugin_service.engines.ocr_loader import get_ocr_model
+from plugin_service.engines.ocr import get_ocr_model
 from tests.ocr.fonts import render_lines
 
 MODELS = ["PP-OCRv6_small", "PP-OCRv5_mobile"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests._paths import CONTRACT
-from tests.immich_protocol.contract import check_clip, check_faces, check_ocr, load_captures
+from tests.protocol.contract import check_clip, check_faces, check_ocr, load_captures
 
 CAPTURES = load_captures() if CONTRACT.is_dir() else []
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ import httpx
 import pytest
 
 from tests.ocr.fonts import render_lines
+from tests._net import free_port
 
 ENTRIES = '{"ocr":{"detection":{"modelName":"PP-OCRv6_small","options":{"minScore":0.5,"maxResolution":1440}},"recognition":{"modelName":"PP-OCRv6_small","options":{"minScore":0.8}}}}'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

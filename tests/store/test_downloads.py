@@ -190,10 +190,10 @@ def test_concurrent_fetches_download_once(tmp_path, server):
 
 
 def test_packaged_files_are_used_in_place(tmp_path):
-    from plugin_service.store.catalog import find_spec
+    from plugin_service.engines.ocr.catalog import OCR_CATALOG
 
     store = ModelStore(load_settings({}, model_dir=str(tmp_path), offline=True))
-    spec = find_spec("PP-OCRv6_small", "ocr")
+    spec = OCR_CATALOG.find("PP-OCRv6_small", "ocr")
     assert all(s.state == "ok" for s in store.status(spec))
     assert "site-packages" in str(store.ensure_file(spec, spec.files[0])) or "rapidocr" in str(store.ensure_file(spec, spec.files[0]))
 

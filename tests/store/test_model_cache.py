@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from plugin_service.runtime import ModelCache, ModelLoadError
+from plugin_service.errors import ModelLoadError
+from plugin_service.runtime import ModelCache
 
 
 class Clock:
@@ -75,8 +76,24 @@ def test_failed_load_is_retried_once_then_reported():
     def broken():
         raise OSError("no such file")
 
-    with pytest.raises(ModelLoadError, match="Failed to load model 'b/c': no such file"):
-        ModelCache().get(("b", "c"), broken)
+    cache = ModelCache()
+    with pytest.raises(ModelLoadError) as failure:
+        cache.get(("b", "c"), broken, model="c")
+    # The client reads the model's name and a plain reason; the OSError text (paths) stays in the log.
+    assert failure.value.immich_message == "Failed to load model 'c': loading failed (OSError; see the plugin service log)"
+    assert cache._slots == {}
+
+
+def test_names_that_never_load_keep_no_slot():
+    cache = ModelCache()
+
+    def unknown():
+        raise ModelLoadError("", "unknown model")
+
+    for i in range(1000):
+        with pytest.raises(ModelLoadError):
+            cache.get(("ocr", f"junk-{i}" * 100), unknown, model=f"junk-{i}")
+    assert cache._slots == {} and cache.loaded() == {}
 
 
 def test_clear_unloads_everything():

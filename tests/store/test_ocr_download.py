@@ -17,7 +17,7 @@ import rapidocr
 
 from plugin_service.config import load_settings
 from plugin_service.context import ServiceContext
-from plugin_service.engines.ocr_loader import get_ocr_model
+from plugin_service.engines.ocr import get_ocr_model
 from plugin_service.store.store import ModelStore
 from tests.ocr.fonts import render_lines
 

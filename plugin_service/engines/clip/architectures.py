@@ -32,7 +32,6 @@ ARCHITECTURES: dict[str, ClipArchitecture] = {
         ClipArchitecture("chinese-clip-vit-huge-patch14", "ViT-H-14", "ViT-H-14@RoBERTa-wwm-ext-large-chinese", 1024, 224, "clip_cn_vit-h-14.pt"),
     )
 }
-BY_ARCH = {a.arch: a for a in ARCHITECTURES.values()}
 
 # Immich v3.1.0 CLIP_MODEL_INFO dimensions (immich-ml-protocol.md §3.1): an alias may only
 # borrow a name whose dimension matches, or Immich's vector column rejects the embedding.

@@ -21,7 +21,7 @@ downloads them over HTTPS and records what it got (docs/clip.md).
 from __future__ import annotations
 
 from plugin_service.engines.clip.architectures import ARCHITECTURES
-from plugin_service.store.catalog import ModelFile, ModelSpec, Source
+from plugin_service.store.catalog import Catalog, ModelFile, ModelSpec, Source
 
 VISUAL = "visual/model.onnx"
 TEXTUAL = "textual/model.onnx"
@@ -81,3 +81,4 @@ def checkpoint_spec(name: str) -> ModelSpec:
 
 
 CLIP_MODELS: tuple[ModelSpec, ...] = tuple(_spec(name) for name in ARCHITECTURES)
+CLIP_CATALOG = Catalog(CLIP_MODELS)

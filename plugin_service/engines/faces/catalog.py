@@ -17,7 +17,7 @@ purposes only.
 
 from __future__ import annotations
 
-from plugin_service.store.catalog import ModelFile, ModelSpec, Source
+from plugin_service.store.catalog import Catalog, ModelFile, ModelSpec, Source
 
 DETECTION = "detection/model.onnx"
 RECOGNITION = "recognition/model.onnx"
@@ -52,3 +52,4 @@ def _pack(name: str) -> ModelSpec:
 
 
 FACE_MODELS: tuple[ModelSpec, ...] = tuple(_pack(name) for name in _PACKS)
+FACE_CATALOG = Catalog(FACE_MODELS)

@@ -10,8 +10,9 @@ from plugin_service.engines.faces.model import FaceModel
 from plugin_service.engines.faces.pack import PackFiles, PackNotFound, find_pack_files
 from plugin_service.engines.faces.recognition import Recogniser
 from plugin_service.engines.faces.scrfd import ScrfdDetector
-from plugin_service.runtime import ModelLoadError
-from plugin_service.store.catalog import UnknownModelError, find_spec
+from plugin_service.engines.faces.catalog import FACE_CATALOG
+from plugin_service.errors import ModelLoadError
+from plugin_service.store.catalog import UnknownModelError
 from plugin_service.store.store import ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ TASK = "facial-recognition"
 
 
 def get_face_model(ctx: ServiceContext, name: str) -> FaceModel:
-    return ctx.models.get((TASK, name), lambda: load_face_model(ctx, name))
+    return ctx.models.get((TASK, name), lambda: load_face_model(ctx, name), model=name)
 
 
 def local_pack(ctx: ServiceContext, name: str) -> PackFiles | None:
@@ -44,29 +45,31 @@ def local_pack(ctx: ServiceContext, name: str) -> PackFiles | None:
 
 def load_face_model(ctx: ServiceContext, name: str) -> FaceModel:
     if "/" in name or "\\" in name or name.startswith("."):
-        raise ModelLoadError(f"Failed to load model '{name}': not a face pack name")
+        raise ModelLoadError(name, "not a face pack name")
     files = local_pack(ctx, name)
     if files is None:
         try:
-            spec = find_spec(name, TASK)
+            spec = FACE_CATALOG.find(name, TASK)
         except UnknownModelError as exc:
             raise ModelLoadError(
-                f"Failed to load model '{name}': unknown face pack and none found on disk "
-                f"(known: buffalo_l, buffalo_m, buffalo_s, antelopev2; or put a pack in PLUGIN_SERVICE_FACE_PACK_DIR/{name}/)"
+                name,
+                "unknown face pack and none found on disk (known: buffalo_l, buffalo_m, buffalo_s, antelopev2; "
+                f"or put a pack in PLUGIN_SERVICE_FACE_PACK_DIR/{name}/)",
             ) from exc
         try:
             files = find_pack_files(ctx.store.ensure(spec))
         except (ModelUnavailableError, PackNotFound) as exc:
             raise ModelLoadError(
-                f"Failed to load model '{name}': {exc}. Face packs can also be used from disk: "
-                f"set PLUGIN_SERVICE_FACE_PACK_DIR to a folder holding {name}/ (docs/faces.md)"
+                name,
+                f"{exc}. Face packs can also be used from disk: "
+                f"set PLUGIN_SERVICE_FACE_PACK_DIR to a folder holding {name}/ (docs/faces.md)",
             ) from exc
     if files.recogniser is None:
-        raise ModelLoadError(f"Failed to load model '{name}': {files.directory} has a detector but no recognition model")
+        raise ModelLoadError(name, "the pack has a detector but no recognition model")
     log.info("face pack %s: %s layout, detector %s, recogniser %s", name, files.layout, files.detector.name, files.recogniser.name)
     try:
         detector = ScrfdDetector(ctx.onnx_session(files.detector), input_size=ctx.settings.face_detection_size)
         recogniser = Recogniser(ctx.onnx_session(files.recogniser))
     except ValueError as exc:
-        raise ModelLoadError(f"Failed to load model '{name}': {exc}") from exc
+        raise ModelLoadError(name, str(exc)) from exc
     return FaceModel(name, detector, recogniser)

@@ -22,7 +22,7 @@ class Face:
 class FaceModel:
     """Loaded once (see ``loader.py``), shared by threads: onnxruntime sessions are thread-safe."""
 
-    def __init__(self, name: str, detector: ScrfdDetector, recogniser: Recogniser | None):
+    def __init__(self, name: str, detector: ScrfdDetector, recogniser: Recogniser):
         self.name = name
         self.detector = detector
         self.recogniser = recogniser
@@ -35,8 +35,6 @@ class FaceModel:
         detections = self.detector.detect(rgb, min_score)
         embeddings: list[np.ndarray | None] = [None] * len(detections)
         if embed and detections:
-            if self.recogniser is None:
-                raise ValueError(f"face pack {self.name!r} has no recognition model")
             crops = np.stack([align_face(rgb, d.landmarks) for d in detections])
             embeddings = list(self.recogniser.embed(crops))
         return [

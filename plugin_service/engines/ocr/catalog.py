@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from plugin_service.store.catalog import ModelFile, ModelSpec, Source
+from plugin_service.store.catalog import Catalog, ModelFile, ModelSpec, Source
 
 DETECTION = "detection/model.onnx"
 RECOGNITION = "recognition/model.onnx"
@@ -164,3 +164,4 @@ def _build() -> tuple[ModelSpec, ...]:
 
 
 OCR_MODELS: tuple[ModelSpec, ...] = _build()
+OCR_CATALOG = Catalog(OCR_MODELS)

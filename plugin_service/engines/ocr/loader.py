@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from plugin_service.context import ServiceContext
-from plugin_service.engines.ocr import OcrModel
-from plugin_service.runtime import ModelLoadError
-from plugin_service.store.catalog import UnknownModelError, find_spec
-from plugin_service.store.catalog_ocr import CLASSIFIER, DETECTION, RECOGNITION, RECOGNITION_KEYS
+from plugin_service.engines.ocr.catalog import CLASSIFIER, DETECTION, OCR_CATALOG, RECOGNITION, RECOGNITION_KEYS
+from plugin_service.engines.ocr.model import OcrModel
+from plugin_service.errors import ModelLoadError
+from plugin_service.store.catalog import UnknownModelError
 from plugin_service.store.store import ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -23,32 +23,32 @@ OFFLINE_FALLBACKS = {
 
 
 def get_ocr_model(ctx: ServiceContext, name: str) -> OcrModel:
-    return ctx.models.get(("ocr", name), lambda: load_ocr_model(ctx, name))
+    return ctx.models.get(("ocr", name), lambda: load_ocr_model(ctx, name), model=name)
 
 
 def load_ocr_model(ctx: ServiceContext, name: str) -> OcrModel:
     try:
-        spec = find_spec(name, "ocr")
+        spec = OCR_CATALOG.find(name)
     except UnknownModelError as exc:
-        raise ModelLoadError(f"Failed to load model '{name}': unknown OCR model ({exc})") from exc
+        raise ModelLoadError(name, "unknown OCR model") from exc
     if spec.info.get("role") == "classifier":
-        raise ModelLoadError(f"Failed to load model '{name}': it is an angle classifier, not an OCR model")
+        raise ModelLoadError(name, "it is an angle classifier, not an OCR model")
     try:
         ctx.store.ensure(spec)
     except ModelUnavailableError as exc:
         fallback = OFFLINE_FALLBACKS.get(name)
         if fallback is None:
-            raise ModelLoadError(f"Failed to load model '{name}': {exc}") from exc
+            raise ModelLoadError(name, str(exc)) from exc
         log.warning("%s; using %s (same weights, another export) instead", exc, fallback)
-        spec = find_spec(fallback, "ocr")
+        spec = OCR_CATALOG.find(fallback)
         try:
             ctx.store.ensure(spec)
         except ModelUnavailableError as exc2:
-            raise ModelLoadError(f"Failed to load model '{name}': {exc}; fallback {fallback}: {exc2}") from exc2
+            raise ModelLoadError(name, f"{exc}; fallback {fallback}: {exc2}") from exc2
     files = {f.path: ctx.store.file_path(spec, f.path) for f in spec.files}
     classifier = None
     if ctx.settings.ocr_use_angle_classifier:
-        cls_spec = find_spec(CLASSIFIER_MODEL, "ocr")
+        cls_spec = OCR_CATALOG.find(CLASSIFIER_MODEL)
         classifier = ctx.onnx_session(ctx.store.file_path(cls_spec, CLASSIFIER))
     return OcrModel(
         ctx.onnx_session(files[DETECTION]),

@@ -1,6 +1,6 @@
 """Immich ``facial-recognition`` task: SCRFD detection + ArcFace recognition.
 
-Output exactly as Immich v3.1.0 ML (shared/research/immich-ml-protocol.md §1.4 c):
+Output exactly as Immich v3.1.0 ML:
 ``[{"boundingBox": {x1, y1, x2, y2}, "embedding": "[512 floats]", "score"}]``
 with boxes rounded to whole pixels of the received image (kept as floats,
 ``690.0``, like Immich) and not clipped; ``[]`` when there is no face.
@@ -43,21 +43,18 @@ def run(ctx: ServiceContext, types: dict[str, ModelEntry], payload: Payload) -> 
     if not detections:
         return []
     model = detector if recognition.modelName == detection.modelName else get_face_model(ctx, recognition.modelName)
-    recogniser = model.recogniser
-    if recogniser is None:
-        raise ModelError(f"Failed to load model '{recognition.modelName}': no recognition model in the pack")
-    embeddings = recogniser.embed(np.stack([align_face(rgb, d.landmarks) for d in detections]))
+    embeddings = model.recogniser.embed(np.stack([align_face(rgb, d.landmarks) for d in detections]))
     if embeddings.shape[1] != IMMICH_EMBEDDING_DIM:
         raise ModelError(
             f"Face model '{recognition.modelName}' gives {embeddings.shape[1]}-d embeddings; Immich stores {IMMICH_EMBEDDING_DIM}-d face vectors"
         )
     return [
         {
-            "boundingBox": dict(zip(("x1", "y1", "x2", "y2"), (float(v) for v in np.round(d.box)))),
+            "boundingBox": dict(zip(("x1", "y1", "x2", "y2"), (float(v) for v in np.round(d.box)), strict=True)),
             "embedding": embedding_string(embedding),
             "score": d.score,
         }
-        for d, embedding in zip(detections, embeddings)
+        for d, embedding in zip(detections, embeddings, strict=True)
     ]
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from plugin_service.context import ServiceContext
-from plugin_service.engines.ocr import OcrOptions, TextLine
-from plugin_service.engines.ocr_loader import get_ocr_model
-from plugin_service.errors import BadRequest, InvalidRequestFormat, ModelError
+from plugin_service.engines.ocr import OcrOptions, TextLine, get_ocr_model
+from plugin_service.errors import BadRequest, InvalidRequestFormat
 from plugin_service.immich.protocol import ImagePayload, ModelEntry, Payload
 from plugin_service.imaging import to_array
-from plugin_service.runtime import ModelLoadError
 
-# Immich ML's defaults when the server leaves an option out.
-DEFAULT_DET_MIN_SCORE = 0.5
-DEFAULT_MAX_RESOLUTION = 736
-DEFAULT_REC_MIN_SCORE = 0.9
+# Immich ML's default when the server leaves recognition's minScore out (detection's are OcrOptions').
+IMMICH_REC_MIN_SCORE = 0.9
+_DEFAULTS = OcrOptions()
 
 
 def run(ctx: ServiceContext, types: dict[str, ModelEntry], payload: Payload) -> dict[str, list]:
@@ -26,10 +23,7 @@ def run(ctx: ServiceContext, types: dict[str, ModelEntry], payload: Payload) -> 
     # The recogniser's name carries the language (CH__, EN__, …); the detector is shared.
     name = (recognition or detection).modelName  # type: ignore[union-attr]
     options = ocr_options(detection, recognition)
-    try:
-        model = get_ocr_model(ctx, name)
-    except ModelLoadError as exc:
-        raise ModelError(str(exc)) from exc
+    model = get_ocr_model(ctx, name)
     lines = model.read(to_array(payload.image), options)
     if recognition is None:
         lines = [TextLine(line.box, line.box_score, "", 0.0) for line in lines]
@@ -40,9 +34,11 @@ def ocr_options(detection: ModelEntry | None, recognition: ModelEntry | None) ->
     det = detection.options if detection else {}
     rec = recognition.options if recognition else {}
     return OcrOptions(
-        det_min_score=_number(det, "minScore", DEFAULT_DET_MIN_SCORE, "ocr.detection", 0.0, 1.0),
-        max_resolution=int(_number(det, "maxResolution", DEFAULT_MAX_RESOLUTION, "ocr.detection", 1, 100_000, integer=True)),
-        rec_min_score=_number(rec, "minScore", DEFAULT_REC_MIN_SCORE, "ocr.recognition", 0.0, 1.0),
+        det_min_score=_number(det, "minScore", _DEFAULTS.det_min_score, "ocr.detection", 0.0, 1.0),
+        max_resolution=int(
+            _number(det, "maxResolution", _DEFAULTS.max_resolution, "ocr.detection", 1, 100_000, integer=True)
+        ),
+        rec_min_score=_number(rec, "minScore", IMMICH_REC_MIN_SCORE, "ocr.recognition", 0.0, 1.0),
     )
 
 

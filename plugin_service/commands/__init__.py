@@ -1,0 +1,1 @@
+"""The ``plugin-service`` sub-commands (see ``plugin_service.cli``): the top layer, free to use every other part."""
