@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -40,8 +41,8 @@ def _timeouts_explained(action: str, config: Config) -> contextlib.AbstractConte
     def guard() -> Iterator[None]:
         try:
             yield
-        except OperationalError as exc:
-            state = getattr(exc.orig, "sqlstate", None)
+        except (OperationalError, psycopg.Error) as exc:  # raw driver errors from the .sql files too
+            state = getattr(getattr(exc, "orig", exc), "sqlstate", None)
             if state == "55P03":
                 raise RuntimeError(
                     f"zh_search {action} gave up after lock_timeout={config.attributes['lock_timeout']}: another "

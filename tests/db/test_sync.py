@@ -7,13 +7,14 @@ import pytest
 
 from plugin_service.db import migrate, queries
 from tests.db._immich import indexed_text, new_asset, ocr_upsert, search
-from tests.db.conftest import libpq
+from tests.db.conftest import as_immich, libpq
 
 
 @pytest.fixture
 def conn(immich_db):
+    """Immich's own unprivileged role writing its tables; the layer installed by the superuser."""
     migrate.upgrade(immich_db)
-    with psycopg.connect(libpq(immich_db), autocommit=True) as c:
+    with psycopg.connect(as_immich(immich_db), autocommit=True) as c:
         yield c
 
 
@@ -86,7 +87,7 @@ def test_rolled_back_writes_leave_no_trace(conn):
 def test_backfill_indexes_what_existed_before_and_is_idempotent(immich_db):
     from sqlalchemy import create_engine
 
-    with psycopg.connect(libpq(immich_db), autocommit=True) as c:
+    with psycopg.connect(as_immich(immich_db), autocommit=True) as c:
         assets = [new_asset(c) for _ in range(25)]
         for i, a in enumerate(assets):
             ocr_upsert(c, a, [f"发票 第{i}号", "北京"] if i % 2 else ["咖啡"])
@@ -98,16 +99,17 @@ def test_backfill_indexes_what_existed_before_and_is_idempotent(immich_db):
         seen = []
         done = queries.backfill(conn, batch=7, progress=seen.append)
         assert done.assets == 25 and done.changed == 24  # the hidden-only asset has nothing to index
-        assert len(seen) == 5  # 4 batches of up to 7, then the final clean-up step
+        assert len(seen) == 5 and done.failed == 0  # 4 batches of up to 7, then the final clean-up step
         assert len(queries.ocr_search(conn, "发票")) == 12
         assert len(queries.ocr_search(conn, "咖啡")) == 12
         assert queries.backfill(conn, batch=100).changed == 0
     engine.dispose()
 
 
-def test_a_broken_layer_never_fails_immichs_write(conn):
+def test_a_broken_layer_never_fails_immichs_write(conn, immich_db):
     a = new_asset(conn)
-    conn.execute("ALTER TABLE zh_search.ocr_text RENAME TO ocr_text_moved")
+    admin = psycopg.connect(libpq(immich_db), autocommit=True)
+    admin.execute("ALTER TABLE zh_search.ocr_text RENAME TO ocr_text_moved")
     try:
         notices = []
         conn.add_notice_handler(lambda d: notices.append(d.message_primary))
@@ -116,4 +118,5 @@ def test_a_broken_layer_never_fails_immichs_write(conn):
         assert conn.execute('SELECT count(*) FROM ocr_search WHERE "assetId" = %s', (a,)).fetchone()[0] == 1
         assert any("zh_search: insert of 1 asset(s) failed" in n for n in notices), notices
     finally:
-        conn.execute("ALTER TABLE zh_search.ocr_text_moved RENAME TO ocr_text")
+        admin.execute("ALTER TABLE zh_search.ocr_text_moved RENAME TO ocr_text")
+        admin.close()

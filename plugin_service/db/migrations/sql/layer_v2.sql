@@ -147,7 +147,7 @@ DECLARE ids uuid[];
 BEGIN
   BEGIN
     ids := ARRAY(SELECT DISTINCT n."assetId" FROM new_rows n);
-    PERFORM zh_search.refresh(ids);
+    IF cardinality(ids) > 0 THEN PERFORM zh_search.refresh(ids); END IF;  -- no lock taken for nothing
   EXCEPTION WHEN query_canceled OR OTHERS THEN
     BEGIN
       PERFORM zh_search.record_failure('insert', ids, SQLSTATE, SQLERRM);
@@ -164,7 +164,7 @@ DECLARE ids uuid[];
 BEGIN
   BEGIN
     ids := ARRAY(SELECT DISTINCT o."assetId" FROM old_rows o);
-    PERFORM zh_search.refresh(ids);
+    IF cardinality(ids) > 0 THEN PERFORM zh_search.refresh(ids); END IF;
   EXCEPTION WHEN query_canceled OR OTHERS THEN
     BEGIN
       PERFORM zh_search.record_failure('delete', ids, SQLSTATE, SQLERRM);
@@ -181,7 +181,7 @@ DECLARE ids uuid[];
 BEGIN
   BEGIN
     ids := ARRAY(SELECT n."assetId" FROM new_rows n UNION SELECT o."assetId" FROM old_rows o);
-    PERFORM zh_search.refresh(ids);
+    IF cardinality(ids) > 0 THEN PERFORM zh_search.refresh(ids); END IF;
   EXCEPTION WHEN query_canceled OR OTHERS THEN
     BEGIN
       PERFORM zh_search.record_failure('update', ids, SQLSTATE, SQLERRM);
