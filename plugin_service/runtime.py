@@ -94,8 +94,8 @@ class ModelCache:
                     slot.lock.release()
         with self._slots_lock:
             for key in evicted:
-                slot = self._slots.get(key)
-                if slot is not None and slot.value is None and slot.users == 0:
+                idle = self._slots.get(key)
+                if idle is not None and idle.value is None and idle.users == 0:
                     del self._slots[key]
         if evicted:
             gc.collect()

@@ -42,7 +42,8 @@ def faces(files, model, min_score, compare) -> None:
             click.echo(f"  box {x1},{y1},{x2},{y2}  score {face.score:.3f}")
         if found:
             biggest = max(found, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-            largest[str(path)] = biggest.embedding
+            if biggest.embedding is not None:
+                largest[str(path)] = biggest.embedding
     if compare and len(largest) > 1:
         names = list(largest)
         vectors = np.stack([largest[n] for n in names])

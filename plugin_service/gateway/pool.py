@@ -139,7 +139,7 @@ class UpstreamPool:
         self.metrics.upstream_in_flight.labels(*labels).inc()
         started = time.perf_counter()
         try:
-            response = await self.client.post(up.url + "predict", content=content, headers=headers, timeout=self._timeout)
+            response = await self._client().post(up.url + "predict", content=content, headers=headers, timeout=self._timeout)
         except httpx.TimeoutException as exc:
             return self._count(labels, _Failure(up.label, "timeout", f"no answer within {self.timeout_s:g}s ({type(exc).__name__})"))
         except httpx.TransportError as exc:
@@ -168,12 +168,17 @@ class UpstreamPool:
         self.metrics.upstream_attempts.labels(*labels, outcome if isinstance(outcome, str) else outcome.reason).inc()
         return outcome
 
+    def _client(self) -> httpx.AsyncClient:
+        if self.client is None:
+            raise RuntimeError("the gateway's HTTP client starts with the app; no request can come before")
+        return self.client
+
     async def check_health(self) -> None:
         await asyncio.gather(*(self._ping(up) for up in self.upstreams))
 
     async def _ping(self, up: Upstream) -> None:
         try:
-            response = await self.client.get(up.url + "ping", timeout=PING_TIMEOUT_S)
+            response = await self._client().get(up.url + "ping", timeout=PING_TIMEOUT_S)
             healthy = response.is_success
         except httpx.HTTPError:
             healthy = False
