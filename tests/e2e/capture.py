@@ -34,7 +34,8 @@ def form_parts(content_type: str, body: bytes) -> dict[str, bytes]:
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name:
-            parts[str(name)] = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            parts[str(name)] = payload if isinstance(payload, bytes) else b""
     return parts
 
 

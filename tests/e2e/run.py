@@ -277,7 +277,7 @@ def _ocr_model_in_the_ui(
     with psycopg.connect(stack.dsn, autocommit=True) as db:
         text = scenario.ocr_snapshot(db).get(asset_id, ("", "", frozenset()))[1]
     report.checks.append(
-        Check(f"{OCR_MODEL} read the photo again: its stored text contains {query}", True, query in text)
+        Check(f"{OCR_MODEL} read the photo again: its stored text contains {query}", "True", str(query in text))
     )
 
 
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["IMMICH_SRC"] = str(args.immich_src)
     clean = clean_tree()
     reason = missing_prerequisites(clean)
-    if reason:
+    if reason or clean is None:
         print(f"e2e not run: {reason}")
         return 2
     work = (args.work or default_work_dir()).resolve()

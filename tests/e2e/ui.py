@@ -231,7 +231,7 @@ def pick_ocr_model(
         driver.get(f"{web}/admin/system-settings?isOpen=machine-learning+ocr")
         select = browser.wait().until(seen.visibility_of_element_located((By.CSS_SELECTOR, "select[name='ocr-model']")))
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", select)
-        offered = [option.get_attribute("value") for option in Select(select).options]
+        offered = [str(option.get_attribute("value")) for option in Select(select).options]
         browser.shot("ocr-model-list")
         browser.check(f"admin UI: the OCR model list offers {model}", True, model in offered)
         if model not in offered:
