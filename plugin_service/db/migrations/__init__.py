@@ -32,15 +32,19 @@ def fold_table() -> dict[str, str]:
 
 
 def fold_function_sql() -> str:
-    """zh_search.fold_script(text): the OpenCC table as a jsonb constant of an SQL-standard body,
-    parsed once at CREATE time; one lookup per character, so linear in the text's length."""
+    """zh_search.fold_script(text): one jsonb lookup per character, so linear in the text's length.
+    PL/pgSQL so that the statement with the table (a 60 kB jsonb constant) is planned once per session,
+    not once per Immich statement as a SQL function's body would be."""
     literal = json.dumps(fold_table(), ensure_ascii=False).replace("'", "''")
     return (
         "CREATE OR REPLACE FUNCTION zh_search.fold_script(t text) RETURNS text\n"
-        "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE\n"
-        "RETURN CASE WHEN t !~ '[\\u3400-\\U0003134f]' THEN t ELSE coalesce((\n"
-        f"  SELECT string_agg(coalesce('{literal}'::jsonb ->> u.c, u.c), '' ORDER BY u.i)\n"
-        "  FROM unnest(string_to_array(t, NULL)) WITH ORDINALITY AS u(c, i)), '') END"
+        "LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fold$\n"
+        "BEGIN\n"
+        "  IF t !~ '[\\u3400-\\U0003134f]' THEN RETURN t; END IF;\n"
+        "  RETURN coalesce((\n"
+        f"    SELECT string_agg(coalesce('{literal}'::jsonb ->> u.c, u.c), '' ORDER BY u.i)\n"
+        "    FROM unnest(string_to_array(t, NULL)) WITH ORDINALITY AS u(c, i)), '');\n"
+        "END $fold$"
     )
 
 

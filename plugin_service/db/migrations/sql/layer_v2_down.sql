@@ -47,6 +47,11 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT substr(run, len, 1), first + len - 2 FROM placed WHERE cjk AND len > 1
 $$;
 
+CREATE OR REPLACE FUNCTION zh_search.doc_tsvector(t text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN (SELECT coalesce(string_agg(format('%L:%s', d.token, least(d.pos, 16383)), ' '), '')::tsvector
+        FROM zh_search.doc_tokens(zh_search.normalize(t)) AS d);
+
 CREATE OR REPLACE FUNCTION zh_search.query_tsquery(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   WITH terms AS (
