@@ -35,17 +35,47 @@ from bench._report import machine_line, markdown_table, write_section
 from plugin_service.db import migrate
 from plugin_service.db.text import immich_tokenize
 
-QUERIES = ["发票", "发票号码", "營業執照", "北京", "上海", "二维码", "停車場", "咖啡", "科技园", "身份证",
-           "微信支付", "有限公司", "扫码点餐", "拿铁", "星巴克", "中", "票", "iPhone 15", "Starbucks", "2024",
-           "5678", "G1234", "增值税电子普通发票", "北京 咖啡", "不存在的词"]
+QUERIES = [
+    "发票",
+    "发票号码",
+    "營業執照",
+    "北京",
+    "上海",
+    "二维码",
+    "停車場",
+    "咖啡",
+    "科技园",
+    "身份证",
+    "微信支付",
+    "有限公司",
+    "扫码点餐",
+    "拿铁",
+    "星巴克",
+    "中",
+    "票",
+    "iPhone 15",
+    "Starbucks",
+    "2024",
+    "5678",
+    "G1234",
+    "增值税电子普通发票",
+    "北京 咖啡",
+    "不存在的词",
+]
 USERS = 10
 IMMICH_FILTER = 'a."ownerId" = ANY(%(o)s) AND a.visibility <> \'locked\' AND a."deletedAt" IS NULL'
-SMART_SEARCH = ('SELECT a.id FROM asset a JOIN smart_search s ON a.id = s."assetId" WHERE ' + IMMICH_FILTER
-                + ' ORDER BY s.embedding <=> %(e)s::vector, a.id LIMIT 101')
-IMMICH_OCR = ('SELECT a.id FROM asset a JOIN ocr_search o ON a.id = o."assetId" WHERE ' + IMMICH_FILTER
-              + ' AND f_unaccent(o.text) %%>> f_unaccent(%(t)s) ORDER BY a."fileCreatedAt" DESC, a.id LIMIT 101')
-OCR_SEARCH_USER = 'SELECT * FROM zh_search.ocr_search_user(%(q)s, %(o)s, max_results => 101)'
-HYBRID_USER = 'SELECT * FROM zh_search.hybrid_candidates_user(%(q)s, %(e)s::vector, %(o)s, max_results => 100)'
+SMART_SEARCH = (
+    'SELECT a.id FROM asset a JOIN smart_search s ON a.id = s."assetId" WHERE '
+    + IMMICH_FILTER
+    + " ORDER BY s.embedding <=> %(e)s::vector, a.id LIMIT 101"
+)
+IMMICH_OCR = (
+    'SELECT a.id FROM asset a JOIN ocr_search o ON a.id = o."assetId" WHERE '
+    + IMMICH_FILTER
+    + ' AND f_unaccent(o.text) %%>> f_unaccent(%(t)s) ORDER BY a."fileCreatedAt" DESC, a.id LIMIT 101'
+)
+OCR_SEARCH_USER = "SELECT * FROM zh_search.ocr_search_user(%(q)s, %(o)s, max_results => 101)"
+HYBRID_USER = "SELECT * FROM zh_search.hybrid_candidates_user(%(q)s, %(e)s::vector, %(o)s, max_results => 100)"
 TRIGGERS = ("zh_search_sync_insert", "zh_search_sync_update", "zh_search_sync_delete", "zh_search_sync_truncate")
 
 
@@ -67,9 +97,10 @@ def load(conn: psycopg.Connection, n: int, dim: int, seed: int) -> tuple[list[uu
         block = 100_000
         for start in range(0, n, block):
             docs = generated(min(block, n - start), seed + start)
-            chunk = ids[start:start + len(docs)]
-            with cur.copy('COPY asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text) '
-                          'FROM STDIN') as copy:
+            chunk = ids[start : start + len(docs)]
+            with cur.copy(
+                'COPY asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text) FROM STDIN'
+            ) as copy:
                 for asset, (lines, _) in zip(chunk, docs, strict=True):
                     for i, line in enumerate(lines):
                         y = i / len(lines)
@@ -87,17 +118,25 @@ def load(conn: psycopg.Connection, n: int, dim: int, seed: int) -> tuple[list[uu
 
 def upsert(conn: psycopg.Connection, asset: uuid.UUID, lines: list[str]) -> float:
     """One OcrRepository.upsert statement; ms."""
-    values = ", ".join(f"(%(a)s, 0.1, {i / len(lines)}, 0.9, {i / len(lines)}, 0.9, {i / len(lines) + 0.01}, 0.1, "
-                       f"{i / len(lines) + 0.01}, 0.9, 0.9, %(t{i})s)" for i in range(len(lines)))
-    params = {"a": asset, "s": " ".join(immich_tokenize(line) for line in lines),
-              **{f"t{i}": line for i, line in enumerate(lines)}}
+    values = ", ".join(
+        f"(%(a)s, 0.1, {i / len(lines)}, 0.9, {i / len(lines)}, 0.9, {i / len(lines) + 0.01}, 0.1, "
+        f"{i / len(lines) + 0.01}, 0.9, 0.9, %(t{i})s)"
+        for i in range(len(lines))
+    )
+    params = {
+        "a": asset,
+        "s": " ".join(immich_tokenize(line) for line in lines),
+        **{f"t{i}": line for i, line in enumerate(lines)},
+    }
     started = time.perf_counter()
     conn.execute(
         'WITH deleted_ocr AS (DELETE FROM asset_ocr WHERE "assetId" = %(a)s), '
         'inserted_ocr AS (INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", '
-        f'text) VALUES {values}), '
+        f"text) VALUES {values}), "
         'inserted_search AS (INSERT INTO ocr_search ("assetId", text) VALUES (%(a)s, %(s)s) '
-        'ON CONFLICT ("assetId") DO UPDATE SET text = excluded.text) SELECT 1', params)
+        'ON CONFLICT ("assetId") DO UPDATE SET text = excluded.text) SELECT 1',
+        params,
+    )
     return (time.perf_counter() - started) * 1000
 
 
@@ -106,8 +145,9 @@ def set_triggers(admin: psycopg.Connection, enabled: bool) -> None:
         admin.execute(f"ALTER TABLE asset_ocr {'ENABLE' if enabled else 'DISABLE'} TRIGGER {name}")
 
 
-def upsert_costs(immich: psycopg.Connection, admin: psycopg.Connection, ids: list[uuid.UUID],
-                 rounds: int, per_round: int) -> dict[str, float]:
+def upsert_costs(
+    immich: psycopg.Connection, admin: psycopg.Connection, ids: list[uuid.UUID], rounds: int, per_round: int
+) -> dict[str, float]:
     """Mean ms per upsert, triggers on vs off in alternating blocks; 1k vs 16k characters."""
     docs = generated(rounds * per_round * 2, 99)
     times: dict[str, list[float]] = {"off": [], "on": []}
@@ -124,7 +164,7 @@ def upsert_costs(immich: psycopg.Connection, admin: psycopg.Connection, ids: lis
     sized = {}
     for chars in (1000, 16000):
         text = "".join(rng.choice(alphabet) for _ in range(chars))
-        sized[chars] = [text[i:i + 50] for i in range(0, chars, 50)]
+        sized[chars] = [text[i : i + 50] for i in range(0, chars, 50)]
     by_size: dict[str, list[float]] = {f"{c} {s}": [] for c in (1000, 16000) for s in ("off", "on")}
     for rep in range(5):
         for state in ("off", "on"):
@@ -146,8 +186,9 @@ def timed(conn: psycopg.Connection, sql: str, params: dict, setup: str | None = 
     return (time.perf_counter() - started) * 1000, rows
 
 
-def latencies(conn: psycopg.Connection, methods: dict[str, tuple[str, str | None]], users: list[uuid.UUID],
-              dim: int, repeat: int) -> dict[str, tuple[float, float, float]]:
+def latencies(
+    conn: psycopg.Connection, methods: dict[str, tuple[str, str | None]], users: list[uuid.UUID], dim: int, repeat: int
+) -> dict[str, tuple[float, float, float]]:
     """Every (query, user, embedding) runs every method back to back; p50, p95, mean rows."""
     rng = np.random.default_rng(7)
     pick = random.Random(11)
@@ -156,15 +197,22 @@ def latencies(conn: psycopg.Connection, methods: dict[str, tuple[str, str | None
         for query in QUERIES:
             v = rng.standard_normal(dim).astype(np.float32)
             v /= np.linalg.norm(v)
-            params = {"q": query, "t": " ".join(immich_tokenize(query).split()), "o": [pick.choice(users)],
-                      "e": "[" + ",".join(f"{x:.6f}" for x in v) + "]"}
+            params = {
+                "q": query,
+                "t": " ".join(immich_tokenize(query).split()),
+                "o": [pick.choice(users)],
+                "e": "[" + ",".join(f"{x:.6f}" for x in v) + "]",
+            }
             for name, (sql, setup) in methods.items():
                 results[name].append(timed(conn, sql, params, setup))
     out = {}
     for name, samples in results.items():
         times = sorted(t for t, _ in samples)
-        out[name] = (statistics.median(times), times[int(0.95 * (len(times) - 1))],
-                     statistics.mean(r for _, r in samples))
+        out[name] = (
+            statistics.median(times),
+            times[int(0.95 * (len(times) - 1))],
+            statistics.mean(r for _, r in samples),
+        )
     return out
 
 
@@ -199,8 +247,13 @@ def main() -> int:
     from tests.db.conftest import as_immich, new_immich_database
 
     figures: dict[str, object] = {}
-    settings = {"shared_buffers": "1GB", "work_mem": "32MB", "maintenance_work_mem": "1GB",
-                "max_parallel_workers_per_gather": "0", "max_parallel_maintenance_workers": "1"}
+    settings = {
+        "shared_buffers": "1GB",
+        "work_mem": "32MB",
+        "maintenance_work_mem": "1GB",
+        "max_parallel_workers_per_gather": "0",
+        "max_parallel_maintenance_workers": "1",
+    }
     with embedded_postgres(settings) as pg:
         url = new_immich_database(pg)
         admin = psycopg.connect(pg.dsn(url.rsplit("/", 1)[1]), autocommit=True)
@@ -210,17 +263,30 @@ def main() -> int:
         if args.dim != 512:
             admin.execute(f"ALTER TABLE smart_search ALTER COLUMN embedding TYPE vector({args.dim})")
         ids, users = step("load", figures, lambda: load(admin, args.assets, args.dim, args.seed))
-        step("immich_indexes", figures, lambda: (
-            admin.execute('CREATE INDEX "asset_ocr_assetId_idx" ON asset_ocr ("assetId")'),
-            admin.execute("CREATE INDEX idx_ocr_search_text ON ocr_search USING gin (f_unaccent(text) gin_trgm_ops)")))
+        step(
+            "immich_indexes",
+            figures,
+            lambda: (
+                admin.execute('CREATE INDEX "asset_ocr_assetId_idx" ON asset_ocr ("assetId")'),
+                admin.execute(
+                    "CREATE INDEX idx_ocr_search_text ON ocr_search USING gin (f_unaccent(text) gin_trgm_ops)"
+                ),
+            ),
+        )
         if args.hnsw:
-            step("hnsw", figures, lambda: admin.execute(
-                "CREATE INDEX clip_index ON smart_search USING hnsw (embedding vector_cosine_ops) "
-                f"WITH (ef_construction = {args.ef_construction}, m = 16)"))
+            step(
+                "hnsw",
+                figures,
+                lambda: admin.execute(
+                    "CREATE INDEX clip_index ON smart_search USING hnsw (embedding vector_cosine_ops) "
+                    f"WITH (ef_construction = {args.ef_construction}, m = 16)"
+                ),
+            )
         admin.execute("VACUUM ANALYZE")
         figures["lines"] = admin.execute("SELECT count(*) FROM asset_ocr").fetchone()[0]
         figures["chars"] = admin.execute(
-            'SELECT avg(l) FROM (SELECT sum(length(text)) l FROM asset_ocr GROUP BY "assetId") x').fetchone()[0]
+            'SELECT avg(l) FROM (SELECT sum(length(text)) l FROM asset_ocr GROUP BY "assetId") x'
+        ).fetchone()[0]
 
         step("migrate", figures, lambda: migrate.upgrade(url))
         engine = create_engine(url)
@@ -229,8 +295,10 @@ def main() -> int:
         engine.dispose()
         figures["indexed"] = done.changed
         admin.execute("VACUUM ANALYZE zh_search.ocr_text")
-        figures["sizes"] = {name: size(admin, f"zh_search.{name}") for name in
-                            ("ocr_text", "ocr_text_tsv_idx", "ocr_text_norm_trgm_idx", "ocr_text_owner_idx")}
+        figures["sizes"] = {
+            name: size(admin, f"zh_search.{name}")
+            for name in ("ocr_text", "ocr_text_tsv_idx", "ocr_text_norm_trgm_idx", "ocr_text_owner_idx")
+        }
         figures["immich_trgm_size"] = size(admin, "idx_ocr_search_text")
 
         figures["upsert"] = step("upserts", figures, lambda: upsert_costs(immich, admin, ids[1000:], 4, 50))
@@ -243,12 +311,17 @@ def main() -> int:
         }
         if args.hnsw:
             methods["Immich smart search, ef_search 101 + iterative scan (issue 16)"] = (
-                SMART_SEARCH, "SET LOCAL hnsw.ef_search = 101; SET LOCAL hnsw.iterative_scan = strict_order")
+                SMART_SEARCH,
+                "SET LOCAL hnsw.ef_search = 101; SET LOCAL hnsw.iterative_scan = strict_order",
+            )
         latencies(immich, methods, users, args.dim, 1)  # warm the cache
         figures["latency"] = step("queries", figures, lambda: latencies(immich, methods, users, args.dim, args.repeat))
-        plan = admin.execute("EXPLAIN (COSTS OFF) SELECT s.\"assetId\" FROM smart_search s JOIN asset a ON "
-                             "a.id = s.\"assetId\" WHERE a.\"ownerId\" = ANY(%s) ORDER BY s.embedding <=> "
-                             "(SELECT embedding FROM smart_search LIMIT 1) LIMIT 100", ([users[0]],)).fetchall()
+        plan = admin.execute(
+            'EXPLAIN (COSTS OFF) SELECT s."assetId" FROM smart_search s JOIN asset a ON '
+            'a.id = s."assetId" WHERE a."ownerId" = ANY(%s) ORDER BY s.embedding <=> '
+            "(SELECT embedding FROM smart_search LIMIT 1) LIMIT 100",
+            ([users[0]],),
+        ).fetchall()
         figures["vector_plan"] = "hnsw index scan" if any("clip_index" in r[0] for r in plan) else "exact scan"
         admin.close()
         immich.close()
@@ -260,39 +333,44 @@ def main() -> int:
     lat_rows = [[name, f"{p50:.1f}", f"{p95:.1f}", f"{rows:.0f}"] for name, (p50, p95, rows) in lat.items()]
     up = figures["upsert"]
     s = figures["sizes"]
-    vectors = (f"pgvector HNSW (m=16, ef_construction={args.ef_construction}; built in {figures['hnsw']:.0f} s)"
-               if args.hnsw else "no vector index: every vector search is an exact scan")
-    text = "\n".join([
-        f"## Per-user search speed, {args.assets:,} assets, {USERS} users (`bench/search_speed.py`)",
-        "",
-        f"{machine_line()}; PostgreSQL 18 (embedded-postgres, pgvector 0.8), shared_buffers 1GB, no parallel workers. "
-        f"{args.assets:,} assets spread over {USERS} users (5% archived, 1% locked, 2% trashed), {args.dim}-d random "
-        f"unit embeddings, {vectors}; {figures['lines']:,} generated OCR lines ({figures['chars']:.0f} characters per "
-        f"asset). Immich's tables are owned and written by an unprivileged role, the layer installed by the superuser. "
-        f"{len(QUERIES)} queries (Simplified and Traditional) × {args.repeat} runs, each with a random user and a random "
-        "query vector, all methods back to back per query (warm cache, one client). The machine is shared: read ±20%.",
-        "",
-        "| step | value |",
-        "|---|---|",
-        f"| load Immich's tables (COPY) / Immich's own indexes | {figures['load']:.0f} s / {figures['immich_indexes']:.0f} s |",
-        f"| `db upgrade` migrations / backfill of {figures['indexed']:,} assets | {figures['migrate']:.1f} s / "
-        f"{figures['backfill']:.0f} s |",
-        f"| zh_search.ocr_text heap / bigram GIN / trigram GIN / owner btree | {s['ocr_text']} / {s['ocr_text_tsv_idx']} "
-        f"/ {s['ocr_text_norm_trgm_idx']} / {s['ocr_text_owner_idx']} |",
-        f"| Immich's own idx_ocr_search_text (for scale) | {figures['immich_trgm_size']} |",
-        f"| Immich OCR upsert per asset, triggers off → on (200 each, alternating blocks) | {up['off']:.2f} → "
-        f"{up['on']:.2f} ms (**{up['on'] / up['off']:.2f}×**) |",
-        f"| upsert of a 1k-character text, off → on | {up['1000 off']:.1f} → {up['1000 on']:.1f} ms |",
-        f"| upsert of a 16k-character text, off → on | {up['16000 off']:.1f} → {up['16000 on']:.1f} ms |",
-        f"| trigger cost 16k vs 1k (on − off) | **{(up['16000 on'] - up['16000 off']) / max(up['1000 on'] - up['1000 off'], 0.01):.1f}×** "
-        f"(whole upsert: {up['16000 on'] / up['1000 on']:.1f}×) |",
-        "",
-        markdown_table(["per-user query", "p50 ms", "p95 ms", "rows (mean)"], lat_rows),
-        "",
-        f"Hybrid p95 / Immich smart search p95: **{hybrid / smart:.2f}×** (as v3.1.0 runs it)"
-        + (f", **{hybrid / fixed:.2f}×** against the ef_search fix that returns full pages." if args.hnsw else ".")
-        + f" Vector plan for a per-user CLIP query: {figures['vector_plan']}.",
-    ])
+    vectors = (
+        f"pgvector HNSW (m=16, ef_construction={args.ef_construction}; built in {figures['hnsw']:.0f} s)"
+        if args.hnsw
+        else "no vector index: every vector search is an exact scan"
+    )
+    text = "\n".join(
+        [
+            f"## Per-user search speed, {args.assets:,} assets, {USERS} users (`bench/search_speed.py`)",
+            "",
+            f"{machine_line()}; PostgreSQL 18 (embedded-postgres, pgvector 0.8), shared_buffers 1GB, no parallel workers. "  # noqa: E501
+            f"{args.assets:,} assets spread over {USERS} users (5% archived, 1% locked, 2% trashed), {args.dim}-d random "  # noqa: E501
+            f"unit embeddings, {vectors}; {figures['lines']:,} generated OCR lines ({figures['chars']:.0f} characters per "  # noqa: E501
+            f"asset). Immich's tables are owned and written by an unprivileged role, the layer installed by the superuser. "  # noqa: E501
+            f"{len(QUERIES)} queries (Simplified and Traditional) × {args.repeat} runs, each with a random user and a random "  # noqa: E501
+            "query vector, all methods back to back per query (warm cache, one client). The machine is shared: read ±20%.",  # noqa: E501
+            "",
+            "| step | value |",
+            "|---|---|",
+            f"| load Immich's tables (COPY) / Immich's own indexes | {figures['load']:.0f} s / {figures['immich_indexes']:.0f} s |",  # noqa: E501
+            f"| `db upgrade` migrations / backfill of {figures['indexed']:,} assets | {figures['migrate']:.1f} s / "
+            f"{figures['backfill']:.0f} s |",
+            f"| zh_search.ocr_text heap / bigram GIN / trigram GIN / owner btree | {s['ocr_text']} / {s['ocr_text_tsv_idx']} "  # noqa: E501
+            f"/ {s['ocr_text_norm_trgm_idx']} / {s['ocr_text_owner_idx']} |",
+            f"| Immich's own idx_ocr_search_text (for scale) | {figures['immich_trgm_size']} |",
+            f"| Immich OCR upsert per asset, triggers off → on (200 each, alternating blocks) | {up['off']:.2f} → "
+            f"{up['on']:.2f} ms (**{up['on'] / up['off']:.2f}×**) |",
+            f"| upsert of a 1k-character text, off → on | {up['1000 off']:.1f} → {up['1000 on']:.1f} ms |",
+            f"| upsert of a 16k-character text, off → on | {up['16000 off']:.1f} → {up['16000 on']:.1f} ms |",
+            f"| trigger cost 16k vs 1k (on − off) | **{(up['16000 on'] - up['16000 off']) / max(up['1000 on'] - up['1000 off'], 0.01):.1f}×** "  # noqa: E501
+            f"(whole upsert: {up['16000 on'] / up['1000 on']:.1f}×) |",
+            "",
+            markdown_table(["per-user query", "p50 ms", "p95 ms", "rows (mean)"], lat_rows),
+            "",
+            f"Hybrid p95 / Immich smart search p95: **{hybrid / smart:.2f}×** (as v3.1.0 runs it)"
+            + (f", **{hybrid / fixed:.2f}×** against the ef_search fix that returns full pages." if args.hnsw else ".")
+            + f" Vector plan for a per-user CLIP query: {figures['vector_plan']}.",
+        ]
+    )
     print(text)
     if not args.no_write:
         write_section(args.section, text)

@@ -74,8 +74,15 @@ class EmbeddedPostgres:
         return self.root / "data"
 
     def tool(self, name: str, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.root / "bin" / name), *args], env=self.env, user=self.user,
-                              capture_output=True, text=True, check=check, timeout=timeout)
+        return subprocess.run(
+            [str(self.root / "bin" / name), *args],
+            env=self.env,
+            user=self.user,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
 
     def dsn(self, database: str = "postgres") -> str:
         """libpq URL (psycopg)."""
@@ -90,8 +97,17 @@ class EmbeddedPostgres:
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
-        self.tool("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-qc",
-                  f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.tool(
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-qc",
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        )
 
     def extension_dir(self) -> Path:
         return self.root / "share" / "extension"
@@ -127,8 +143,14 @@ def embedded_postgres(settings: dict[str, str] | None = None) -> Iterator[Embedd
         env = {**os.environ, "LD_LIBRARY_PATH": str(scratch / "libs"), "LC_ALL": "C.UTF-8"}
         pg = EmbeddedPostgres(root, _free_port(), user, env)
         pg.tool("initdb", "-D", str(pg.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-        options = {"listen_addresses": "127.0.0.1", "shared_buffers": "128MB", "fsync": "off",
-                   "synchronous_commit": "off", "full_page_writes": "off", **(settings or {})}
+        options = {
+            "listen_addresses": "127.0.0.1",
+            "shared_buffers": "128MB",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            **(settings or {}),
+        }
         flags = f"-p {pg.port} -k {pg.data} " + " ".join(f"-c {k}={v}" for k, v in options.items())
         pg.tool("pg_ctl", "-D", str(pg.data), "-o", flags, "-l", str(pg.data / "server.log"), "-w", "start")
         try:

@@ -10,8 +10,8 @@ from uuid import UUID
 
 import click
 
-from plugin_service.db.url import database_url as resolve_url, redacted
-
+from plugin_service.db.url import database_url as resolve_url
+from plugin_service.db.url import redacted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,9 +37,11 @@ class _DbGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-_URL_HELP = ("PostgreSQL URL of Immich's database (accepted before or after the subcommand). Default: "
-             "PLUGIN_SERVICE_DATABASE_URL, else Immich's DB_URL, else DB_HOSTNAME, DB_PORT, DB_USERNAME, DB_PASSWORD, "
-             "DB_DATABASE_NAME.")
+_URL_HELP = (
+    "PostgreSQL URL of Immich's database (accepted before or after the subcommand). Default: "
+    "PLUGIN_SERVICE_DATABASE_URL, else Immich's DB_URL, else DB_HOSTNAME, DB_PORT, DB_USERNAME, DB_PASSWORD, "
+    "DB_DATABASE_NAME."
+)
 
 
 def _set_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -51,8 +53,9 @@ def _set_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 
 def database_url_option(command: F) -> F:
-    return click.option("--database-url", default=None, expose_value=False, callback=_set_url, is_eager=False,
-                        help=_URL_HELP)(command)
+    return click.option(
+        "--database-url", default=None, expose_value=False, callback=_set_url, is_eager=False, help=_URL_HELP
+    )(command)
 
 
 @click.group(cls=_DbGroup)
@@ -71,20 +74,30 @@ _STATEMENT_HELP = "Give up (and change nothing) when one migration statement run
 @database_url_option
 @click.option("--revision", default="head", show_default=True)
 @click.option("--no-backfill", is_flag=True, help="Do not index the OCR text that already exists.")
-@click.option("--immich-role", default=None,
-              help="Role Immich's server connects as, granted the search functions. Default: owner of public.asset.")
+@click.option(
+    "--immich-role",
+    default=None,
+    help="Role Immich's server connects as, granted the search functions. Default: owner of public.asset.",
+)
 @click.option("--lock-timeout", default="5s", show_default=True, help=_LOCK_HELP)
 @click.option("--statement-timeout", default="10min", show_default=True, help=_STATEMENT_HELP)
 @click.pass_context
-def upgrade(ctx: click.Context, revision: str, no_backfill: bool, immich_role: str | None, lock_timeout: str,
-            statement_timeout: str) -> None:
+def upgrade(
+    ctx: click.Context,
+    revision: str,
+    no_backfill: bool,
+    immich_role: str | None,
+    lock_timeout: str,
+    statement_timeout: str,
+) -> None:
     """Create or update the layer (schema zh_search), grant Immich's role, index existing OCR text, show status."""
     from plugin_service.db import migrate, queries
 
     url = ctx.obj["url"]
     click.echo(f"upgrading zh_search in {redacted(url)} to {revision}")
-    migrate.upgrade(url, revision, immich_role=immich_role, lock_timeout=lock_timeout,
-                    statement_timeout=statement_timeout)
+    migrate.upgrade(
+        url, revision, immich_role=immich_role, lock_timeout=lock_timeout, statement_timeout=statement_timeout
+    )
     engine = _engine(ctx)
     with engine.connect() as conn:
         if queries.contract_version(conn):
@@ -98,8 +111,12 @@ def upgrade(ctx: click.Context, revision: str, no_backfill: bool, immich_role: s
 
 @db.command()
 @database_url_option
-@click.option("--revision", default="base", show_default=True,
-              help="'base' removes the layer completely (triggers, functions, table, schema).")
+@click.option(
+    "--revision",
+    default="base",
+    show_default=True,
+    help="'base' removes the layer completely (triggers, functions, table, schema).",
+)
 @click.option("--lock-timeout", default="5s", show_default=True, help=_LOCK_HELP)
 @click.option("--statement-timeout", default="10min", show_default=True, help=_STATEMENT_HELP)
 @click.pass_context
@@ -126,19 +143,35 @@ def status(ctx: click.Context, as_json: bool) -> None:
         failures = queries.failures(conn)
     engine.dispose()
     if as_json:
-        click.echo(json.dumps({"current": list(revs.current), "head": revs.head,
-                               "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
-                               "failures": [{"at": f.at.isoformat(), "operation": f.operation, "sqlstate": f.sqlstate,
-                                             "message": f.message, "assetIds": [str(a) for a in f.asset_ids]}
-                                            for f in failures]},
-                              ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "current": list(revs.current),
+                    "head": revs.head,
+                    "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+                    "failures": [
+                        {
+                            "at": f.at.isoformat(),
+                            "operation": f.operation,
+                            "sqlstate": f.sqlstate,
+                            "message": f.message,
+                            "assetIds": [str(a) for a in f.asset_ids],
+                        }
+                        for f in failures
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         click.echo(f"revision: {','.join(revs.current) or '(none)'} (head {revs.head})")
         for c in checks:
             click.echo(f"  [{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
         for f in failures:
             ids = ", ".join(str(a) for a in f.asset_ids[:10]) + (" ..." if len(f.asset_ids) > 10 else "")
-            click.echo(f"  failure {f.at:%Y-%m-%d %H:%M:%S} {f.operation} [{f.sqlstate}] {f.message} assets: {ids or '-'}")
+            click.echo(
+                f"  failure {f.at:%Y-%m-%d %H:%M:%S} {f.operation} [{f.sqlstate}] {f.message} assets: {ids or '-'}"
+            )
     if not all(c.ok for c in checks) or not revs.up_to_date:
         sys.exit(1)
 
@@ -154,28 +187,53 @@ def backfill(ctx: click.Context, batch_size: int, restart: bool) -> None:
 
     engine = _engine(ctx)
     with engine.connect() as conn:
-        done = queries.backfill(conn, batch_size, lambda p: click.echo(
-            f"  {p.assets} assets scanned, {p.changed} rows written, {p.failed} skipped", err=True), restart=restart)
+        done = queries.backfill(
+            conn,
+            batch_size,
+            lambda p: click.echo(
+                f"  {p.assets} assets scanned, {p.changed} rows written, {p.failed} skipped", err=True
+            ),
+            restart=restart,
+        )
     engine.dispose()
-    click.echo(f"backfill: {done.assets} assets with OCR text, {done.changed} rows written or removed, "
-               f"{done.failed} skipped (recorded; see plugin-service db status)")
+    click.echo(
+        f"backfill: {done.assets} assets with OCR text, {done.changed} rows written or removed, "
+        f"{done.failed} skipped (recorded; see plugin-service db status)"
+    )
 
 
 @db.command()
 @database_url_option
 @click.argument("query")
-@click.option("--user-id", "user_ids", multiple=True, type=click.UUID,
-              help="Search as this user (repeatable: several owners). Without it: every user's assets.")
+@click.option(
+    "--user-id",
+    "user_ids",
+    multiple=True,
+    type=click.UUID,
+    help="Search as this user (repeatable: several owners). Without it: every user's assets.",
+)
 @click.option("--with-partners", is_flag=True, help="Add the partners who share their timeline with --user-id.")
-@click.option("--visibility", "visibilities", multiple=True,
-              type=click.Choice(["archive", "timeline", "hidden", "locked"]),
-              help="Repeatable. Default: archive, timeline, hidden (Immich's 'not locked').")
+@click.option(
+    "--visibility",
+    "visibilities",
+    multiple=True,
+    type=click.Choice(["archive", "timeline", "hidden", "locked"]),
+    help="Repeatable. Default: archive, timeline, hidden (Immich's 'not locked').",
+)
 @click.option("--with-deleted", is_flag=True, help="Include trashed assets.")
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def search(ctx: click.Context, query: str, user_ids: tuple[UUID, ...], with_partners: bool,
-           visibilities: tuple[str, ...], with_deleted: bool, limit: int, as_json: bool) -> None:
+def search(
+    ctx: click.Context,
+    query: str,
+    user_ids: tuple[UUID, ...],
+    with_partners: bool,
+    visibilities: tuple[str, ...],
+    with_deleted: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
     """What a user sees for QUERY, best first (zh_search.ocr_search_user, as the patched Immich calls it)."""
     from plugin_service.db import queries
 
@@ -188,13 +246,17 @@ def search(ctx: click.Context, query: str, user_ids: tuple[UUID, ...], with_part
             if with_partners:
                 for user in user_ids:
                     owners += [o for o in queries.search_owner_ids(conn, user) if o not in owners]
-            where = queries.AssetFilter(tuple(owners), visibilities=tuple(visibilities) or ("archive", "timeline", "hidden"),
-                                        with_deleted=with_deleted)
+            where = queries.AssetFilter(
+                tuple(owners),
+                visibilities=tuple(visibilities) or ("archive", "timeline", "hidden"),
+                with_deleted=with_deleted,
+            )
             matches = queries.ocr_search_user(conn, query, where, limit)
     engine.dispose()
     if as_json:
-        click.echo(json.dumps([{"assetId": str(m.asset_id), "rank": m.rank, "textScore": m.text_score}
-                               for m in matches]))
+        click.echo(
+            json.dumps([{"assetId": str(m.asset_id), "rank": m.rank, "textScore": m.text_score} for m in matches])
+        )
         return
     for m in matches:
         click.echo(f"{m.rank:.4f}\t{m.text_score:.2f}\t{m.asset_id}")

@@ -23,14 +23,19 @@ LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "10min"
 
 
-def alembic_config(url: str, immich_role: str | None = None, lock_timeout: str = LOCK_TIMEOUT,
-                   statement_timeout: str = STATEMENT_TIMEOUT) -> Config:
+def alembic_config(
+    url: str,
+    immich_role: str | None = None,
+    lock_timeout: str = LOCK_TIMEOUT,
+    statement_timeout: str = STATEMENT_TIMEOUT,
+) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations.PACKAGE_DIR))
     config.set_main_option("version_locations", str(migrations.PACKAGE_DIR / "versions"))
     config.set_main_option("path_separator", "os")
-    config.attributes.update(url=url, immich_role=immich_role, lock_timeout=lock_timeout,
-                             statement_timeout=statement_timeout)
+    config.attributes.update(
+        url=url, immich_role=immich_role, lock_timeout=lock_timeout, statement_timeout=statement_timeout
+    )
     return config
 
 
@@ -47,26 +52,34 @@ def _timeouts_explained(action: str, config: Config) -> contextlib.AbstractConte
                 raise RuntimeError(
                     f"zh_search {action} gave up after lock_timeout={config.attributes['lock_timeout']}: another "
                     "transaction (an Immich job?) holds a lock on a table it needs. Nothing of this step was changed; "
-                    "run it again when Immich is idle, or raise --lock-timeout.") from exc
+                    "run it again when Immich is idle, or raise --lock-timeout."
+                ) from exc
             if state == "57014":
                 raise RuntimeError(
                     f"zh_search {action} was cancelled after statement_timeout="
                     f"{config.attributes['statement_timeout']}. Nothing of this step was changed; raise "
-                    "--statement-timeout and run it again.") from exc
+                    "--statement-timeout and run it again."
+                ) from exc
             raise
 
     return guard()
 
 
-def upgrade(url: str, revision: str = "head", immich_role: str | None = None, lock_timeout: str = LOCK_TIMEOUT,
-            statement_timeout: str = STATEMENT_TIMEOUT) -> None:
+def upgrade(
+    url: str,
+    revision: str = "head",
+    immich_role: str | None = None,
+    lock_timeout: str = LOCK_TIMEOUT,
+    statement_timeout: str = STATEMENT_TIMEOUT,
+) -> None:
     config = alembic_config(url, immich_role, lock_timeout, statement_timeout)
     with _timeouts_explained("upgrade", config):
         command.upgrade(config, revision)
 
 
-def downgrade(url: str, revision: str = "base", lock_timeout: str = LOCK_TIMEOUT,
-              statement_timeout: str = STATEMENT_TIMEOUT) -> None:
+def downgrade(
+    url: str, revision: str = "base", lock_timeout: str = LOCK_TIMEOUT, statement_timeout: str = STATEMENT_TIMEOUT
+) -> None:
     """Downgrade; to base also drops the then empty schema (alembic's version table included)."""
     config = alembic_config(url, None, lock_timeout, statement_timeout)
     with _timeouts_explained("downgrade", config):
@@ -75,12 +88,19 @@ def downgrade(url: str, revision: str = "base", lock_timeout: str = LOCK_TIMEOUT
         engine = create_engine(url, poolclass=pool.NullPool)
         with engine.begin() as conn:
             conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": lock_timeout})
-            leftovers = conn.execute(text(
-                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = :s AND c.relname NOT IN ('alembic_version', 'alembic_version_pkc')"), {"s": SCHEMA}).scalar()
-            functions = conn.execute(text(
-                "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = :s"),
-                {"s": SCHEMA}).scalar()
+            leftovers = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :s AND c.relname NOT IN ('alembic_version', 'alembic_version_pkc')"
+                ),
+                {"s": SCHEMA},
+            ).scalar()
+            functions = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = :s"
+                ),
+                {"s": SCHEMA},
+            ).scalar()
             if leftovers == 0 and functions == 0:
                 conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
         engine.dispose()

@@ -51,13 +51,20 @@ class AssetFilter(msgspec.Struct, frozen=True):
     asset_type: str | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"owners": list(self.owner_ids), "vis": None if self.visibilities is None else list(self.visibilities),
-                "deleted": self.with_deleted, "after": self.taken_after, "before": self.taken_before,
-                "type": self.asset_type}
+        return {
+            "owners": list(self.owner_ids),
+            "vis": None if self.visibilities is None else list(self.visibilities),
+            "deleted": self.with_deleted,
+            "after": self.taken_after,
+            "before": self.taken_before,
+            "type": self.asset_type,
+        }
 
 
-_FILTER_ARGS = ("owner_ids => CAST(:owners AS uuid[]), visibilities => CAST(:vis AS text[]), with_deleted => :deleted, "
-                "taken_after => :after, taken_before => :before, asset_type => :type")
+_FILTER_ARGS = (
+    "owner_ids => CAST(:owners AS uuid[]), visibilities => CAST(:vis AS text[]), with_deleted => :deleted, "
+    "taken_after => :after, taken_before => :before, asset_type => :type"
+)
 
 
 class HealthCheck(msgspec.Struct, frozen=True):
@@ -86,7 +93,9 @@ def layer_installed(conn: Connection) -> bool:
 
 
 def ocr_search(conn: Connection, query: str, max_results: int = 200) -> list[Match]:
-    rows = conn.execute(text('SELECT "assetId", rank FROM zh_search.ocr_search(:q, :n)'), {"q": query, "n": max_results})
+    rows = conn.execute(
+        text('SELECT "assetId", rank FROM zh_search.ocr_search(:q, :n)'), {"q": query, "n": max_results}
+    )
     return [Match(row[0], float(row[1])) for row in rows]
 
 
@@ -94,7 +103,8 @@ def contract_version(conn: Connection) -> int | None:
     """2 for contract v2; None when the layer (or its v2) is absent."""
     if conn.execute(text("SELECT to_regprocedure('zh_search.contract_version()')")).scalar() is None:
         return None
-    return int(conn.execute(text("SELECT zh_search.contract_version()")).scalar())
+    version = conn.execute(text("SELECT zh_search.contract_version()")).scalar()
+    return None if version is None else int(version)
 
 
 def search_owner_ids(conn: Connection, user_id: UUID) -> list[UUID]:
@@ -102,38 +112,64 @@ def search_owner_ids(conn: Connection, user_id: UUID) -> list[UUID]:
     return list(conn.execute(text("SELECT zh_search.search_owner_ids(:u)"), {"u": user_id}).scalar() or [])
 
 
-def ocr_search_user(conn: Connection, query: str, where: AssetFilter, limit: int = 100, skip: int = 0,
-                    after: tuple[float, UUID] | None = None) -> list[UserMatch]:
+def ocr_search_user(
+    conn: Connection,
+    query: str,
+    where: AssetFilter,
+    limit: int = 100,
+    skip: int = 0,
+    after: tuple[float, UUID] | None = None,
+) -> list[UserMatch]:
     rows = conn.execute(
-        text('SELECT "assetId", rank, text_score FROM zh_search.ocr_search_user(query => :q, '
-             f"{_FILTER_ARGS}, max_results => :n, skip => :skip, after_rank => CAST(:ar AS real), "
-             "after_id => CAST(:aid AS uuid))"),
-        {"q": query, **where.params(), "n": limit, "skip": skip, "ar": after[0] if after else None,
-         "aid": after[1] if after else None})
+        text(
+            'SELECT "assetId", rank, text_score FROM zh_search.ocr_search_user(query => :q, '
+            f"{_FILTER_ARGS}, max_results => :n, skip => :skip, after_rank => CAST(:ar AS real), "
+            "after_id => CAST(:aid AS uuid))"
+        ),
+        {
+            "q": query,
+            **where.params(),
+            "n": limit,
+            "skip": skip,
+            "ar": after[0] if after else None,
+            "aid": after[1] if after else None,
+        },
+    )
     return [UserMatch(row[0], float(row[1]), float(row[2])) for row in rows]
 
 
 def ocr_match(conn: Connection, query: str, owner_ids: Sequence[UUID] | None) -> list[UserMatch]:
-    rows = conn.execute(text('SELECT "assetId", rank, text_score FROM zh_search.ocr_match(:q, CAST(:o AS uuid[]))'),
-                        {"q": query, "o": None if owner_ids is None else list(owner_ids)})
+    rows = conn.execute(
+        text('SELECT "assetId", rank, text_score FROM zh_search.ocr_match(:q, CAST(:o AS uuid[]))'),
+        {"q": query, "o": None if owner_ids is None else list(owner_ids)},
+    )
     return [UserMatch(row[0], float(row[1]), float(row[2])) for row in rows]
 
 
-def hybrid_candidates_user(conn: Connection, query: str, embedding: Sequence[float], where: AssetFilter,
-                           max_results: int = 200) -> list[UserCandidate]:
+def hybrid_candidates_user(
+    conn: Connection, query: str, embedding: Sequence[float], where: AssetFilter, max_results: int = 200
+) -> list[UserCandidate]:
     rows = conn.execute(
-        text('SELECT "assetId", cosine, text_rank, text_score FROM zh_search.hybrid_candidates_user(query => :q, '
-             f"embedding => CAST(:e AS vector), {_FILTER_ARGS}, max_results => :n)"),
-        {"q": query, "e": vector_literal(embedding), **where.params(), "n": max_results})
-    return [UserCandidate(row[0], None if row[1] is None else float(row[1]), float(row[2]), float(row[3]))
-            for row in rows]
+        text(
+            'SELECT "assetId", cosine, text_rank, text_score FROM zh_search.hybrid_candidates_user(query => :q, '
+            f"embedding => CAST(:e AS vector), {_FILTER_ARGS}, max_results => :n)"
+        ),
+        {"q": query, "e": vector_literal(embedding), **where.params(), "n": max_results},
+    )
+    return [
+        UserCandidate(row[0], None if row[1] is None else float(row[1]), float(row[2]), float(row[3])) for row in rows
+    ]
 
 
 def failures(conn: Connection, limit: int = 20) -> list[Failure]:
     if conn.execute(text("SELECT to_regclass('zh_search.sync_failure')")).scalar() is None:
         return []
-    rows = conn.execute(text("SELECT at, operation, sqlstate, message, asset_ids FROM zh_search.sync_failure "
-                             "ORDER BY id DESC LIMIT :n"), {"n": limit})
+    rows = conn.execute(
+        text(
+            "SELECT at, operation, sqlstate, message, asset_ids FROM zh_search.sync_failure ORDER BY id DESC LIMIT :n"
+        ),
+        {"n": limit},
+    )
     return [Failure(row[0], row[1], row[2], row[3], list(row[4])) for row in rows]
 
 
@@ -150,10 +186,13 @@ def vector_literal(embedding: Sequence[float]) -> str:
     return "[" + ",".join(repr(float(v)) for v in embedding) + "]"
 
 
-def hybrid_candidates(conn: Connection, query: str, embedding: Sequence[float], max_results: int = 200) -> list[Candidate]:
+def hybrid_candidates(
+    conn: Connection, query: str, embedding: Sequence[float], max_results: int = 200
+) -> list[Candidate]:
     rows = conn.execute(
         text('SELECT "assetId", cosine, text_rank FROM zh_search.hybrid_candidates(:q, CAST(:e AS vector), :n)'),
-        {"q": query, "e": vector_literal(embedding), "n": max_results})
+        {"q": query, "e": vector_literal(embedding), "n": max_results},
+    )
     return [Candidate(row[0], None if row[1] is None else float(row[1]), float(row[2])) for row in rows]
 
 
@@ -163,8 +202,12 @@ def health(conn: Connection) -> list[HealthCheck]:
     return [HealthCheck(*row) for row in conn.execute(text("SELECT check_name, ok, detail FROM zh_search.health()"))]
 
 
-def backfill(conn: Connection, batch: int = 2000, progress: Callable[[BackfillProgress], Any] | None = None,
-             restart: bool = False) -> BackfillProgress:
+def backfill(
+    conn: Connection,
+    batch: int = 2000,
+    progress: Callable[[BackfillProgress], Any] | None = None,
+    restart: bool = False,
+) -> BackfillProgress:
     """Index every asset that has OCR lines (idempotent), one committed batch at a time.
 
     Resumable: the cursor lives in zh_search.backfill_state, so an interrupted run continues where it

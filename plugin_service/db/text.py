@@ -54,7 +54,7 @@ def doc_tokens(text: str) -> list[tuple[str, int]]:
     first = 1
     for run in _runs(normalize(text)):
         if _CJK_START.match(run) and len(run) > 1:
-            tokens += [(run[i:i + 2], first + i) for i in range(len(run) - 1)]
+            tokens += [(run[i : i + 2], first + i) for i in range(len(run) - 1)]
             tokens.append((run[-1], first + len(run) - 2))  # last character, for 1-char queries
             first += len(run) - 1
         else:
@@ -78,8 +78,9 @@ def _quote(token: str) -> str:
 def query_tsquery(query: str) -> str | None:
     """The text of zh_search.query_tsquery(query) before PostgreSQL normalises it; None if empty.
 
-    Terms (split on whitespace, except between single spaced-out digits) are ANDed; a term's tokens form a phrase; CJK runs become adjacent
-    bigrams; the term's last token is a prefix unless it is a CJK run of two or more characters."""
+    Terms (split on whitespace, except between single spaced-out digits) are ANDed; a term's tokens form a
+    phrase; CJK runs become adjacent bigrams; the term's last token is a prefix unless it is a CJK run of two
+    or more characters. Traditional characters fold to Simplified, as in the documents."""
     phrases = []
     for term in _SPACED_DIGITS.sub(r"\1", fold_script(unicodedata.normalize("NFKC", query[:256]).lower())).split():
         runs = _runs(term)
@@ -89,7 +90,7 @@ def query_tsquery(query: str) -> str | None:
         for index, run in enumerate(runs):
             last = index == len(runs) - 1
             if _CJK_START.match(run) and len(run) > 1:
-                parts.append(" <-> ".join(_quote(run[i:i + 2]) for i in range(len(run) - 1)))
+                parts.append(" <-> ".join(_quote(run[i : i + 2]) for i in range(len(run) - 1)))
             elif last:
                 parts.append(_quote(run[:MAX_TOKEN]) + ":*")
             else:
@@ -100,10 +101,16 @@ def query_tsquery(query: str) -> str | None:
 
 # ---- Immich v3.1.0 baseline (server/src/utils/database.ts tokenizeForSearch, PR #24285) ----
 
+
 def _immich_is_cjk(ch: str) -> bool:
     c = ord(ch)
-    return (0x4E00 <= c <= 0x9FFF or 0xAC00 <= c <= 0xD7AF or 0x3040 <= c <= 0x309F
-            or 0x30A0 <= c <= 0x30FF or 0x3400 <= c <= 0x4DBF)
+    return (
+        0x4E00 <= c <= 0x9FFF
+        or 0xAC00 <= c <= 0xD7AF
+        or 0x3040 <= c <= 0x309F
+        or 0x30A0 <= c <= 0x30FF
+        or 0x3400 <= c <= 0x4DBF
+    )
 
 
 def immich_tokenize(text: str) -> str:
@@ -122,7 +129,7 @@ def immich_tokenize(text: str) -> str:
             while i < n and _immich_is_cjk(text[i]):
                 i += 1
             run = text[start:i]
-            tokens += [run] if len(run) == 1 else [run[k:k + 2] for k in range(len(run) - 1)]
+            tokens += [run] if len(run) == 1 else [run[k : k + 2] for k in range(len(run) - 1)]
         else:
             while i < n and ord(text[i]) > 32 and not _immich_is_cjk(text[i]):
                 i += 1

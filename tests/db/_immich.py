@@ -19,7 +19,9 @@ def new_asset(conn: psycopg.Connection, owner: uuid.UUID | None = None, **column
     values = {"ownerId": owner or new_user(conn), **columns}
     names = ", ".join(f'"{k}"' for k in values)
     marks = ", ".join(["%s"] * len(values))
-    return conn.execute(f"INSERT INTO asset ({names}) VALUES ({marks}) RETURNING id", list(values.values())).fetchone()[0]
+    return conn.execute(f"INSERT INTO asset ({names}) VALUES ({marks}) RETURNING id", list(values.values())).fetchone()[
+        0
+    ]
 
 
 def ocr_upsert(conn: psycopg.Connection, asset_id: uuid.UUID, lines: Sequence[str]) -> None:
@@ -28,7 +30,9 @@ def ocr_upsert(conn: psycopg.Connection, asset_id: uuid.UUID, lines: Sequence[st
     if not lines:
         conn.execute(
             'WITH deleted_ocr AS (DELETE FROM asset_ocr WHERE "assetId" = %(a)s), '
-            'deleted_search AS (DELETE FROM ocr_search WHERE "assetId" = %(a)s) SELECT 1 AS dummy', {"a": asset_id})
+            'deleted_search AS (DELETE FROM ocr_search WHERE "assetId" = %(a)s) SELECT 1 AS dummy',
+            {"a": asset_id},
+        )
         return
     values, params = [], {"a": asset_id, "search": " ".join(immich_tokenize(line) for line in lines)}
     for i, line in enumerate(lines):
@@ -37,10 +41,12 @@ def ocr_upsert(conn: psycopg.Connection, asset_id: uuid.UUID, lines: Sequence[st
         params[f"t{i}"] = line
     conn.execute(
         'WITH deleted_ocr AS (DELETE FROM asset_ocr WHERE "assetId" = %(a)s), '
-        'inserted_ocr AS (INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text) '
-        f'VALUES {", ".join(values)}), '
+        'inserted_ocr AS (INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text) '  # noqa: E501
+        f"VALUES {', '.join(values)}), "
         'inserted_search AS (INSERT INTO ocr_search ("assetId", text) VALUES (%(a)s, %(search)s) '
-        'ON CONFLICT ("assetId") DO UPDATE SET text = excluded.text) SELECT 1 AS dummy', params)
+        'ON CONFLICT ("assetId") DO UPDATE SET text = excluded.text) SELECT 1 AS dummy',
+        params,
+    )
 
 
 def indexed_text(conn: psycopg.Connection, asset_id: uuid.UUID) -> str | None:
@@ -49,4 +55,6 @@ def indexed_text(conn: psycopg.Connection, asset_id: uuid.UUID) -> str | None:
 
 
 def search(conn: psycopg.Connection, query: str, limit: int = 200) -> list[tuple[uuid.UUID, float]]:
-    return [(r[0], r[1]) for r in conn.execute('SELECT "assetId", rank FROM zh_search.ocr_search(%s, %s)', (query, limit))]
+    return [
+        (r[0], r[1]) for r in conn.execute('SELECT "assetId", rank FROM zh_search.ocr_search(%s, %s)', (query, limit))
+    ]

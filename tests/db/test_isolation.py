@@ -20,14 +20,18 @@ from tests.db.conftest import as_immich, libpq
 def dbs(immich_db):
     """(url, immich connection, superuser connection): layer installed by the superuser."""
     migrate.upgrade(immich_db)
-    with psycopg.connect(as_immich(immich_db), autocommit=True) as immich, \
-            psycopg.connect(libpq(immich_db), autocommit=True) as admin:
+    with (
+        psycopg.connect(as_immich(immich_db), autocommit=True) as immich,
+        psycopg.connect(libpq(immich_db), autocommit=True) as admin,
+    ):
         yield immich_db, immich, admin
 
 
 def failures(admin: psycopg.Connection) -> list[tuple[str, str, list]]:
-    return [(r[0], r[1], r[2]) for r in admin.execute(
-        "SELECT operation, sqlstate, asset_ids FROM zh_search.sync_failure ORDER BY id")]
+    return [
+        (r[0], r[1], r[2])
+        for r in admin.execute("SELECT operation, sqlstate, asset_ids FROM zh_search.sync_failure ORDER BY id")
+    ]
 
 
 def status(url: str) -> tuple[int, str]:
@@ -72,11 +76,14 @@ def test_immichs_role_needs_no_rights_on_the_layer(dbs):
     assert "granted the search functions to role immich" in result.output
 
 
-@pytest.mark.parametrize("breakage", [
-    "DROP FUNCTION zh_search.refresh(uuid[])",
-    "ALTER TABLE zh_search.ocr_text ADD CONSTRAINT broken CHECK (length(text) < 0)",
-    "CREATE OR REPLACE FUNCTION zh_search.max_indexed_chars() RETURNS integer LANGUAGE sql RETURN 1 / 0",
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        "DROP FUNCTION zh_search.refresh(uuid[])",
+        "ALTER TABLE zh_search.ocr_text ADD CONSTRAINT broken CHECK (length(text) < 0)",
+        "CREATE OR REPLACE FUNCTION zh_search.max_indexed_chars() RETURNS integer LANGUAGE sql RETURN 1 / 0",
+    ],
+)
 def test_a_bug_in_the_layer_is_recorded_and_repaired(dbs, breakage):
     url, immich, admin = dbs
     admin.execute(breakage)
@@ -132,10 +139,13 @@ def hold_lock(url: str, statement: str, seconds: float) -> LockHolder:
     return LockHolder(url, statement, seconds)
 
 
-@pytest.mark.parametrize("immich_setting, expected_state", [
-    ("SET statement_timeout = '300ms'", "57014"),  # QueryCanceled: WHEN OTHERS does not catch it
-    ("SET statement_timeout = 0", "55P03"),        # the trigger's own lock_timeout (1 s)
-])
+@pytest.mark.parametrize(
+    "immich_setting, expected_state",
+    [
+        ("SET statement_timeout = '300ms'", "57014"),  # QueryCanceled: WHEN OTHERS does not catch it
+        ("SET statement_timeout = 0", "55P03"),  # the trigger's own lock_timeout (1 s)
+    ],
+)
 def test_timeouts_inside_the_trigger_never_fail_immichs_write(dbs, immich_setting, expected_state):
     url, immich, admin = dbs
     user = new_user(immich)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import psycopg
 import pytest
@@ -24,7 +23,8 @@ UNION ALL SELECT 'relation ' || c.relname FROM pg_class c JOIN pg_namespace n ON
 UNION ALL SELECT 'constraint ' || conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
   WHERE n.nspname = 'public'
 UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal
-UNION ALL SELECT 'schema ' || nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
+UNION ALL SELECT 'schema ' || nspname FROM pg_namespace
+  WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'
 UNION ALL SELECT 'extension ' || extname FROM pg_extension
 """
 
@@ -44,8 +44,13 @@ def test_upgrade_downgrade_upgrade_round_trip(immich_db):
     migrate.upgrade(immich_db)
     installed = snapshot(immich_db)
     # Immich's drift check tolerates extra triggers, not extra functions or constraints in public
-    expected = {"schema zh_search", "trigger zh_search_sync_insert", "trigger zh_search_sync_update",
-                "trigger zh_search_sync_delete", "trigger zh_search_sync_truncate"}
+    expected = {
+        "schema zh_search",
+        "trigger zh_search_sync_insert",
+        "trigger zh_search_sync_update",
+        "trigger zh_search_sync_delete",
+        "trigger zh_search_sync_truncate",
+    }
     if zhparser_available(immich_db):  # the extension itself, and its own schema for custom words
         expected |= {"extension zhparser", "schema zhparser"}
     assert installed - before == expected
@@ -109,10 +114,17 @@ def test_cli_upgrade_status_search_downgrade(immich_db):
 
 def test_database_url_from_immich_variables():
     assert database_url(env={"DB_URL": "postgres://u:p%40ss@db:5433/im"}) == "postgresql+psycopg://u:p%40ss@db:5433/im"
-    url = make_url(database_url(env={"DB_HOSTNAME": "h", "DB_USERNAME": "me", "DB_PASSWORD": "a b@c:/",
-                                     "DB_DATABASE_NAME": "x"}))
-    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == \
-        ("postgresql+psycopg", "me", "a b@c:/", "h", 5432, "x")
+    url = make_url(
+        database_url(env={"DB_HOSTNAME": "h", "DB_USERNAME": "me", "DB_PASSWORD": "a b@c:/", "DB_DATABASE_NAME": "x"})
+    )
+    assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql+psycopg",
+        "me",
+        "a b@c:/",
+        "h",
+        5432,
+        "x",
+    )
     assert database_url(env={}) == "postgresql+psycopg://postgres:postgres@database:5432/immich"
     assert database_url("postgresql://x@y/z", env={"DB_URL": "postgres://ignored/db"}) == "postgresql+psycopg://x@y/z"
 
@@ -127,7 +139,11 @@ def test_alembic_by_hand_with_the_shipped_ini(immich_db):
 
     ini = Path(shipped.__file__).with_name("alembic.ini")
     for args in (["upgrade", "head"], ["downgrade", "0002"]):
-        result = subprocess.run([sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={immich_db}", *args],
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", str(ini), "-x", f"url={immich_db}", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
     assert migrate.revisions(immich_db).current == ("0002",)

@@ -39,12 +39,16 @@ def library(layer_db):
     (further away), C is B's partner sharing their timeline, D a partner who does not."""
     with psycopg.connect(as_immich(layer_db), autocommit=True) as immich:
         a, b, c, d = (new_user(immich) for _ in range(4))
-        immich.execute('INSERT INTO partner ("sharedById", "sharedWithId", "inTimeline") VALUES (%s, %s, true), '
-                       '(%s, %s, false)', (c, b, d, b))
+        immich.execute(
+            'INSERT INTO partner ("sharedById", "sharedWithId", "inTimeline") VALUES (%s, %s, true), (%s, %s, false)',
+            (c, b, d, b),
+        )
         immich.execute(
             """WITH new AS (INSERT INTO asset ("ownerId") SELECT %s FROM generate_series(1, %s) RETURNING id)
                INSERT INTO asset_ocr ("assetId", x1, y1, x2, y2, x3, y3, x4, y4, "boxScore", "textScore", text)
-               SELECT id, 0, 0, 1, 0, 1, 1, 0, 1, 0.9, 0.9, '增值税电子普通发票 发票号码' FROM new""", (a, MANY))
+               SELECT id, 0, 0, 1, 0, 1, 1, 0, 1, 0.9, 0.9, '增值税电子普通发票 发票号码' FROM new""",
+            (a, MANY),
+        )
         a_assets = [r[0] for r in immich.execute('SELECT id FROM asset WHERE "ownerId" = %s', (a,))]
         with immich.cursor() as cur, cur.copy('COPY smart_search ("assetId", embedding) FROM STDIN') as copy:
             for i, asset in enumerate(a_assets):
@@ -63,8 +67,10 @@ def library(layer_db):
         }
         for name, asset in ids.items():
             ocr_upsert(immich, asset, ["號碼 12345678" if name == "b_substring" else "發票 停车场"])
-        immich.execute("INSERT INTO smart_search VALUES (%s, %s::vector)",
-                       (ids["b"], queries.vector_literal(_unit(5, QUERY_VECTOR, 0.5))))
+        immich.execute(
+            "INSERT INTO smart_search VALUES (%s, %s::vector)",
+            (ids["b"], queries.vector_literal(_unit(5, QUERY_VECTOR, 0.5))),
+        )
         yield layer_db, {"a": a, "b": b, "c": c, "d": d}, ids, a_assets
 
 
@@ -99,16 +105,19 @@ def test_partners_who_share_their_timeline(library):
     assert names(ids, found) == {"b", "b_archived", "b_hidden", "b_video", "c_partner", "c_partner_archived"}
 
 
-@pytest.mark.parametrize("where, expected", [
-    (dict(visibilities=("timeline",)), {"b", "b_video"}),
-    (dict(visibilities=("archive",)), {"b_archived"}),
-    (dict(visibilities=("locked",)), {"b_locked"}),
-    (dict(visibilities=None), {"b", "b_archived", "b_hidden", "b_video", "b_locked"}),
-    (dict(with_deleted=True), {"b", "b_archived", "b_hidden", "b_video", "b_trashed"}),
-    (dict(asset_type="VIDEO"), {"b_video"}),
-    (dict(taken_before=datetime(2021, 1, 1, tzinfo=UTC)), {"b_video"}),
-    (dict(taken_after=datetime(2021, 1, 1, tzinfo=UTC), visibilities=("timeline",)), {"b"}),
-])
+@pytest.mark.parametrize(
+    "where, expected",
+    [
+        (dict(visibilities=("timeline",)), {"b", "b_video"}),
+        (dict(visibilities=("archive",)), {"b_archived"}),
+        (dict(visibilities=("locked",)), {"b_locked"}),
+        (dict(visibilities=None), {"b", "b_archived", "b_hidden", "b_video", "b_locked"}),
+        (dict(with_deleted=True), {"b", "b_archived", "b_hidden", "b_video", "b_trashed"}),
+        (dict(asset_type="VIDEO"), {"b_video"}),
+        (dict(taken_before=datetime(2021, 1, 1, tzinfo=UTC)), {"b_video"}),
+        (dict(taken_after=datetime(2021, 1, 1, tzinfo=UTC), visibilities=("timeline",)), {"b"}),
+    ],
+)
 def test_immichs_filters_apply_before_the_limit(library, where, expected):
     url, users, ids, _ = library
     found = run(url, queries.ocr_search_user, "发票", AssetFilter((users["b"],), **where), 3)
@@ -156,7 +165,9 @@ def test_ocr_match_joins_inside_immichs_own_filtered_query(library):
         rows = immich.execute(
             """SELECT asset.id FROM asset JOIN zh_search.ocr_match(%s, %s) AS zh ON zh."assetId" = asset.id
                WHERE asset.visibility = 'archive' AND asset."deletedAt" IS NULL
-               ORDER BY zh.rank DESC, asset.id LIMIT 10""", ("发票", [users["b"], users["c"]])).fetchall()
+               ORDER BY zh.rank DESC, asset.id LIMIT 10""",
+            ("发票", [users["b"], users["c"]]),
+        ).fetchall()
         assert {r[0] for r in rows} == {ids["b_archived"], ids["c_partner_archived"]}
         assert immich.execute("SELECT bool_and(ok) FROM zh_search.health()").fetchone()[0]
 
@@ -171,13 +182,13 @@ def test_hybrid_candidates_are_the_users_own(library):
     # A's CLIP neighbours come through the HNSW index filtered to A: max_results of them, exact order
     got = run(url, queries.hybrid_candidates_user, "不存在", QUERY_VECTOR, AssetFilter((users["a"],)), 100)
     assert len(got) == 100 and all(c.text_score == 0 for c in got)
-    cosines = sorted((c.cosine for c in got), reverse=True)
     with psycopg.connect(libpq(url)) as admin:
         admin.execute("SET enable_indexscan = off")  # the exact answer
         best = admin.execute(
-            "SELECT s.\"assetId\" FROM smart_search s JOIN asset a ON a.id = s.\"assetId\" "
-            "WHERE a.\"ownerId\" = %s ORDER BY embedding <=> %s::vector LIMIT 100",
-            (users["a"], queries.vector_literal(QUERY_VECTOR))).fetchall()
+            'SELECT s."assetId" FROM smart_search s JOIN asset a ON a.id = s."assetId" '
+            'WHERE a."ownerId" = %s ORDER BY embedding <=> %s::vector LIMIT 100',
+            (users["a"], queries.vector_literal(QUERY_VECTOR)),
+        ).fetchall()
     recall = len({c.asset_id for c in got} & {r[0] for r in best}) / 100
     assert recall >= 0.9, recall
 
@@ -185,12 +196,27 @@ def test_hybrid_candidates_are_the_users_own(library):
 def test_cli_search_as_a_user_with_the_url_after_the_subcommand(library):
     url, users, ids, _ = library
     runner = CliRunner()
-    result = runner.invoke(main, ["db", "search", "发票", "--user-id", str(users["b"]), "--with-partners",
-                                  "--json", "--database-url", url])
+    result = runner.invoke(
+        main, ["db", "search", "发票", "--user-id", str(users["b"]), "--with-partners", "--json", "--database-url", url]
+    )
     assert result.exit_code == 0, result.output
     got = {UUID(r["assetId"]) for r in json.loads(result.output)}
     assert got == {ids[n] for n in ("b", "b_archived", "b_hidden", "b_video", "c_partner", "c_partner_archived")}
-    result = runner.invoke(main, ["db", "search", "發票", "--user-id", str(users["c"]), "--user-id", str(users["d"]),
-                                  "--visibility", "timeline", "--database-url", url])
+    result = runner.invoke(
+        main,
+        [
+            "db",
+            "search",
+            "發票",
+            "--user-id",
+            str(users["c"]),
+            "--user-id",
+            str(users["d"]),
+            "--visibility",
+            "timeline",
+            "--database-url",
+            url,
+        ],
+    )
     assert result.exit_code == 0 and str(ids["c_partner"]) in result.output
     assert str(ids["d_not_in_timeline"]) in result.output and str(ids["b"]) not in result.output

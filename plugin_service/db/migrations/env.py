@@ -11,8 +11,11 @@ config = context.config
 
 
 def _url() -> str:
-    url = config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url") \
+    url = (
+        config.attributes.get("url")
+        or context.get_x_argument(as_dictionary=True).get("url")
         or config.get_main_option("sqlalchemy.url")
+    )
     if not url:
         raise RuntimeError("no database URL (plugin-service db --database-url, or alembic -x url=...)")
     return url
@@ -32,13 +35,15 @@ def run_migrations_online() -> None:
         # Never queue behind Immich's transactions for long (a queued ALTER/DROP would block every
         # later Immich write on the same table): give up after lock_timeout with a clear message.
         connection.execute(text("SELECT set_config('lock_timeout', :v, false)"), {"v": _setting("lock_timeout", "5s")})
-        connection.execute(text("SELECT set_config('statement_timeout', :v, false)"),
-                           {"v": _setting("statement_timeout", "10min")})
+        connection.execute(
+            text("SELECT set_config('statement_timeout', :v, false)"), {"v": _setting("statement_timeout", "10min")}
+        )
         # alembic's own table lives in our schema too: nothing of ours in Immich's `public`
         connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
         connection.commit()
-        context.configure(connection=connection, target_metadata=None, version_table_schema=SCHEMA,
-                          transaction_per_migration=True)
+        context.configure(
+            connection=connection, target_metadata=None, version_table_schema=SCHEMA, transaction_per_migration=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

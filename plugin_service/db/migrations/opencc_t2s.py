@@ -42,7 +42,9 @@ def read_table(data_dir: Path) -> dict[str, str]:
 
 def main(argv: list[str]) -> None:
     table = read_table(Path(argv[0]))
-    OUTPUT.write_text(json.dumps({"source": SOURCE, "map": table}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    OUTPUT.write_text(
+        json.dumps({"source": SOURCE, "map": table}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
+    )
     print(f"{len(table)} characters -> {OUTPUT}")
 
 

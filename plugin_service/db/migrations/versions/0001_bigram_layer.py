@@ -23,8 +23,10 @@ def upgrade() -> None:
     bind = op.get_bind()
     missing = [t for t in IMMICH_TABLES if bind.execute(text("SELECT to_regclass(:t)"), {"t": t}).scalar() is None]
     if missing:
-        raise RuntimeError(f"Immich's tables {', '.join(missing)} are missing: start Immich v3.1.0 once so that it "
-                           "creates its schema, then run `plugin-service db upgrade` again")
+        raise RuntimeError(
+            f"Immich's tables {', '.join(missing)} are missing: start Immich v3.1.0 once so that it "
+            "creates its schema, then run `plugin-service db upgrade` again"
+        )
     if bind.execute(text("SELECT to_regtype('vector')")).scalar() is None:
         raise RuntimeError("type `vector` not found: Immich's vector extension (VectorChord/pgvector) is not installed")
     # Immich installs pg_trgm itself; a bare database (tests) may not have it yet
