@@ -1,17 +1,18 @@
-"""Turning uploaded bytes into an RGB image, safely.
+"""Turning uploaded bytes into images, safely.
 
-Immich sends its preview (JPEG or WebP, already upright), so no EXIF rotation
-is applied: boxes must be in the coordinate space of the bytes received.
-Other clients (MT Photos, the CLI) may send anything Pillow reads: CMYK,
-16-bit, palette, alpha and greyscale images are all converted to 8-bit RGB,
-with transparent areas composited onto white, or onto black when the opaque
-content is light (white text on a transparent background must stay readable).
+``decode_image`` gives the decoded image in the mode the file has (1, L, P, LA, RGBA, CMYK,
+I;16, F...): each engine converts it its own way.  CLIP follows cn_clip's transform (resize in
+the image's own mode, then RGB; ``engines/clip/encoder.py``); OCR and faces use ``to_rgb``,
+which composites transparent areas onto white, or onto black when the opaque content is light
+(white text on a transparent background must stay readable), and scales 16-bit images to 8 bits.
+
+Immich sends its preview (JPEG or WebP, already upright), so no EXIF rotation is applied: boxes
+must be in the coordinate space of the bytes received.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,47 +26,72 @@ try:  # HEIC/AVIF from phones, when the optional plugin is installed
 except ImportError:  # pragma: no cover - optional
     pass
 
+# One pixel limit: PLUGIN_SERVICE_MAX_IMAGE_PIXELS, checked by decode_image from the header before any
+# pixel is decoded.  Pillow's own guard (a warning above 89 MP, an error above 179 MP) would otherwise
+# refuse images the setting allows; every image the service decodes goes through decode_image.
+Image.MAX_IMAGE_PIXELS = None
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
 
 def decode_image(data: bytes, max_pixels: int = 100_000_000, *, exif_transpose: bool = False) -> Image.Image:
-    """Decode ``data`` into an RGB ``PIL.Image``.
+    """Decode ``data`` into a loaded ``PIL.Image`` in the file's own mode (first frame).
 
     Raises ``BadRequest`` for empty or undecodable bytes and zero-sized images,
-    ``PayloadTooLarge`` for images over ``max_pixels`` (decompression bombs are
-    refused before their pixels are decoded).
+    ``PayloadTooLarge`` for images over ``max_pixels`` (refused before their pixels are decoded).
     """
     if not data:
         raise BadRequest("Image is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise PayloadTooLarge(f"Image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
-            image.load()
+        image: Image.Image = Image.open(io.BytesIO(data))
+        _check_size(image, max_pixels)
+        image.load()
+        _check_size(image, max_pixels)  # a few formats (ICO, JPEG drafts) settle their size on load
     except PayloadTooLarge:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:  # only if someone re-enabled Pillow's guard
         raise PayloadTooLarge(f"Image refused as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise BadRequest("Image could not be decoded: unknown or corrupt image format") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise BadRequest(f"Image could not be decoded: {exc}") from exc
+    except MemoryError as exc:
+        raise PayloadTooLarge("Image could not be decoded: not enough memory for it") from exc
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many kinds of error on corrupt input
+        raise BadRequest(f"Image could not be decoded: corrupt or truncated {image_format(data)} data") from exc
     if image.width == 0 or image.height == 0:
         raise BadRequest("Image has zero width or height")
     if exif_transpose:
         image = ImageOps.exif_transpose(image)
-    return to_rgb(image)
+    return image
+
+
+def _check_size(image: Image.Image, max_pixels: int) -> None:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(f"Image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+
+
+def image_format(data: bytes) -> str:
+    """A name for the format, from the first bytes (for messages; never raises)."""
+    for magic, name in (
+        (b"\x89PNG", "PNG"),
+        (b"\xff\xd8", "JPEG"),
+        (b"GIF8", "GIF"),
+        (b"RIFF", "WebP"),
+        (b"II*\x00", "TIFF"),
+        (b"MM\x00*", "TIFF"),
+        (b"BM", "BMP"),
+    ):
+        if data.startswith(magic):
+            return name
+    return "image"
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB for OCR and faces (see the module docstring)."""
     if image.mode == "RGB":
         return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale to 8 bits instead of clipping to white.
-        array = np.asarray(image, dtype=np.float64)
-        peak = array.max() or 1.0
-        return Image.fromarray((array * (255.0 / peak)).astype(np.uint8), "L").convert("RGB")
+    if image.mode in SIXTEEN_BIT_MODES:
+        return _scaled_to_8_bits(image).convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa"):
@@ -75,12 +101,27 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _scaled_to_8_bits(image: Image.Image) -> Image.Image:
+    """16/32-bit greyscale scaled by its peak to 8-bit ``L`` (instead of Pillow's clipping to white),
+    a band of rows at a time so that a large image never needs a float copy of itself."""
+    peak = float(image.getextrema()[1])  # type: ignore[arg-type]  # one band: (low, high)
+    scale = 255.0 / peak if peak > 0 else 0.0
+    out = np.empty((image.height, image.width), dtype=np.uint8)
+    for top in range(0, image.height, 512):
+        band = np.asarray(image.crop((0, top, image.width, min(image.height, top + 512))), dtype=np.float32)
+        out[top : top + band.shape[0]] = np.clip(band * scale, 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "L")
+
+
 def to_array(image: Image.Image) -> np.ndarray:
     """H×W×3 uint8 RGB array."""
     return np.asarray(to_rgb(image), dtype=np.uint8)
 
 
 def _contrasting_background(rgba: Image.Image) -> tuple[int, int, int, int]:
+    # Judged on a sample of at most 512x512 pixels: enough to tell light content from dark.
+    if rgba.width * rgba.height > 512 * 512:
+        rgba = rgba.resize((min(rgba.width, 512), min(rgba.height, 512)), Image.Resampling.NEAREST)
     pixels = np.asarray(rgba)
     opaque = pixels[pixels[:, :, 3] > 127][:, :3]
     if len(opaque) and opaque.mean() > 160:

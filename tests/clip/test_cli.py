@@ -30,7 +30,17 @@ def test_import_refuses_swapped_files(vit_b16, tmp_path, monkeypatch):
     _, store = vit_b16
     source = store / "clip" / "chinese-clip-vit-base-patch16"
     monkeypatch.setenv("PLUGIN_SERVICE_MODEL_DIR", str(tmp_path / "store"))
-    result = CliRunner().invoke(main, ["clip", "import-mtphotos", "--image", str(source / "textual/model.onnx"), "--text", str(source / "visual/model.onnx")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "clip",
+            "import-mtphotos",
+            "--image",
+            str(source / "textual/model.onnx"),
+            "--text",
+            str(source / "visual/model.onnx"),
+        ],
+    )
     assert result.exit_code != 0 and "expected input 'image'" in result.output
     assert not (tmp_path / "store").exists()
 
@@ -38,7 +48,9 @@ def test_import_refuses_swapped_files(vit_b16, tmp_path, monkeypatch):
 def test_export_random_weights_with_int8_into_the_store(tmp_path, monkeypatch):
     pytest.importorskip("cn_clip", reason="the torch extra (torch, cn_clip) is not installed")
     monkeypatch.setenv("PLUGIN_SERVICE_MODEL_DIR", str(tmp_path))
-    result = CliRunner().invoke(main, ["models", "export-clip", "chinese-clip-rn50", "--random-weights", "--precision", "int8"])
+    result = CliRunner().invoke(
+        main, ["models", "export-clip", "chinese-clip-rn50", "--random-weights", "--precision", "int8"]
+    )
     assert result.exit_code == 0, result.output
     model_dir = tmp_path / "clip/chinese-clip-rn50"
     import json
@@ -55,7 +67,9 @@ def test_export_random_weights_with_int8_into_the_store(tmp_path, monkeypatch):
 
     arch = ARCHITECTURES["chinese-clip-rn50"]
     fp32 = TextEncoder(ort.InferenceSession(str(model_dir / "textual/model.onnx")), arch).encode(["一只猫", "a cat"])
-    int8 = TextEncoder(ort.InferenceSession(str(model_dir / "textual/model.int8.onnx")), arch).encode(["一只猫", "a cat"])
+    int8 = TextEncoder(ort.InferenceSession(str(model_dir / "textual/model.int8.onnx")), arch).encode(
+        ["一只猫", "a cat"]
+    )
     assert fp32.shape == (2, 1024)
     assert np.all(np.sum(fp32 * int8, axis=1) > 0.9), "int8 stays close to fp32"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from litestar.testing import TestClient
@@ -19,7 +18,9 @@ TEXTUAL = '{"clip":{"textual":{"modelName":"%s","options":{"language":"zh-CN"}}}
 @pytest.fixture(scope="module")
 def client(vit_b16):
     _, store = vit_b16
-    settings = load_settings({}, offline=True, model_dir=str(store), clip_aliases="ViT-B-32__openai=chinese-clip-vit-base-patch16")
+    settings = load_settings(
+        {}, offline=True, model_dir=str(store), clip_aliases="ViT-B-32__openai=chinese-clip-vit-base-patch16"
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -31,7 +32,9 @@ def jpeg(path) -> bytes:
 def test_visual_embedding_is_512_normalised_with_image_size(client):
     require_shared()
     image = DATA / "captions/OFA-Sys__Chinese-CLIP/examples/pokemon.jpeg"
-    response = client.post("/predict", data={"entries": VISUAL}, files={"image": ("blob", jpeg(image), "application/octet-stream")})
+    response = client.post(
+        "/predict", data={"entries": VISUAL}, files={"image": ("blob", jpeg(image), "application/octet-stream")}
+    )
     assert response.status_code == 200, response.text
     from PIL import Image
 
@@ -85,4 +88,6 @@ def test_visual_model_with_text_payload_is_400(client):
 def test_alias_with_wrong_dimension_is_refused_at_start(vit_b16):
     _, store = vit_b16
     with pytest.raises(ValueError, match="768-d vectors for ViT-L-14__openai"):
-        create_app(load_settings({}, model_dir=str(store), clip_aliases="ViT-L-14__openai=chinese-clip-vit-base-patch16"))
+        create_app(
+            load_settings({}, model_dir=str(store), clip_aliases="ViT-L-14__openai=chinese-clip-vit-base-patch16")
+        )

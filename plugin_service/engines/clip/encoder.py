@@ -14,16 +14,36 @@ from PIL import Image
 
 from plugin_service.engines.clip.architectures import MEAN, STD, ClipArchitecture
 from plugin_service.engines.clip.tokenizer import ClipTokenizer
+from plugin_service.imaging import SIXTEEN_BIT_MODES
 
 _MEAN = np.array(MEAN, dtype=np.float32).reshape(3, 1, 1)
 _STD = np.array(STD, dtype=np.float32).reshape(3, 1, 1)
 
 
 def preprocess(image: Image.Image, size: int) -> np.ndarray:
-    """cn_clip's transform: square bicubic resize (no crop), RGB, ÷255, CLIP mean/std; 1×3×S×S."""
-    resized = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    array = np.asarray(resized, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    """cn_clip's ``image_transform(size)`` on any Pillow image; 1×3×S×S float32.
+
+    cn_clip composes torchvision's ``Resize((S, S), BICUBIC)`` (on a PIL image: ``image.resize``
+    in the image's own mode, so Pillow uses NEAREST for 1-bit and palette images and resizes
+    RGBA/LA premultiplied), then ``image.convert("RGB")`` (alpha dropped: fully transparent areas
+    come out black), ``ToTensor`` (÷255) and ``Normalize`` with CLIP's mean and std.  The same
+    calls, in the same order, here: tests/clip/test_preprocess.py runs cn_clip's own transform.
+
+    One deliberate difference: 16-bit (and 32-bit integer) greyscale, which Pillow's ``convert``
+    clips at 255 (a 16-bit photo comes out white), is scaled to 8 bits over the full 16-bit range
+    (docs/clip.md).  The scaling is done after the resize, on S×S pixels.
+    """
+    resized = image.resize((size, size), Image.Resampling.BICUBIC)
+    rgb = _sixteen_bit_to_rgb(resized) if resized.mode in SIXTEEN_BIT_MODES else resized.convert("RGB")
+    array = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
     return ((array - _MEAN) / _STD)[np.newaxis].astype(np.float32)
+
+
+def _sixteen_bit_to_rgb(image: Image.Image) -> Image.Image:
+    """0..65535 → 0..255 (rounded); a 32-bit image with larger values is scaled by its peak."""
+    values = np.asarray(image, dtype=np.float64)
+    top = max(65535.0, float(values.max(initial=0)))
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8), "L").convert("RGB")
 
 
 def normalise_rows(features: np.ndarray) -> np.ndarray:
@@ -47,7 +67,10 @@ class ImageEncoder:
     def _check_output(self) -> None:
         dim = self.session.get_outputs()[0].shape[-1]
         if isinstance(dim, int) and dim != self.architecture.embed_dim:
-            raise ValueError(f"visual model outputs {dim}-d features, {self.architecture.name} must give {self.architecture.embed_dim}")
+            raise ValueError(
+                f"visual model outputs {dim}-d features, "
+                f"{self.architecture.name} must give {self.architecture.embed_dim}"
+            )
 
     def encode(self, image: Image.Image) -> np.ndarray:
         tensor = preprocess(image, self.architecture.image_size)
