@@ -179,6 +179,10 @@ def test_hybrid_candidates_are_the_users_own(library):
     assert set(by_id) == {ids[n] for n in ("b", "b_archived", "b_hidden", "b_video")}
     assert by_id[ids["b"]].cosine is not None and by_id[ids["b"]].text_score == 1.0
     assert by_id[ids["b_archived"]].cosine is None
+    # every one of A's photos says 发票: CLIP neighbours outside the text top 5 still carry the text signal
+    got = run(url, queries.hybrid_candidates_user, "发票", QUERY_VECTOR, AssetFilter((users["a"],)), 5)
+    assert len(got) >= 5 and all(c.text_score == 1.0 and c.text_rank > 0 for c in got)
+    assert sum(c.cosine is not None for c in got) >= 5
     # A's CLIP neighbours come through the HNSW index filtered to A: max_results of them, exact order
     got = run(url, queries.hybrid_candidates_user, "不存在", QUERY_VECTOR, AssetFilter((users["a"],)), 100)
     assert len(got) == 100 and all(c.text_score == 0 for c in got)

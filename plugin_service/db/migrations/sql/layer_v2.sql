@@ -295,19 +295,20 @@ $$;
 -- text_score 0.5): when the query has no token, has a letter/digit run of 3+ characters, or the
 -- token path found nothing for these owners. `want_substring` false skips it (ocr_search_user
 -- adds it only when its page reaches past the token matches).
-CREATE OR REPLACE FUNCTION zh_search.match_tokens(query text, owner_ids uuid[])
+CREATE OR REPLACE FUNCTION zh_search.match_tokens(query text, owner_ids uuid[], asset_ids uuid[] DEFAULT NULL)
 RETURNS TABLE("assetId" uuid, rank real, text_score real)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 DECLARE
   q tsquery := zh_search.query_tsquery(query);
   qz tsquery;
+  narrow text := CASE WHEN owner_ids IS NULL THEN '' ELSE ' AND o."ownerId" = ANY($2)' END
+                 || CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND o."assetId" = ANY($4)' END;
 BEGIN
   IF to_regprocedure('zh_search.zhparser_health()') IS NULL THEN
     IF q IS NULL THEN RETURN; END IF;
     RETURN QUERY EXECUTE
-      'SELECT o."assetId", ts_rank(o.tsv, $1), 1.0::real FROM zh_search.ocr_text o
-       WHERE o.tsv @@ $1' || CASE WHEN owner_ids IS NULL THEN '' ELSE ' AND o."ownerId" = ANY($2)' END
-      USING q, owner_ids;
+      'SELECT o."assetId", ts_rank(o.tsv, $1), 1.0::real FROM zh_search.ocr_text o WHERE o.tsv @@ $1' || narrow
+      USING q, owner_ids, NULL::tsquery, asset_ids;
   ELSE
     qz := plainto_tsquery('zh_search.zh_ocr', zh_search.normalize(left(query, 256)));
     IF numnode(qz) = 0 THEN qz := NULL; END IF;
@@ -316,13 +317,13 @@ BEGIN
       'SELECT o."assetId", (coalesce(ts_rank(o.tsv, $1), 0) + coalesce(ts_rank(o.tsv_zh, $3), 0))::real,
               CASE WHEN coalesce(o.tsv @@ $1, false) THEN 1.0 ELSE 0.6 END::real
        FROM zh_search.ocr_text o
-       WHERE (o.tsv @@ $1 OR o.tsv_zh @@ $3)' || CASE WHEN owner_ids IS NULL THEN '' ELSE ' AND o."ownerId" = ANY($2)' END
-      USING q, owner_ids, qz;
+       WHERE (o.tsv @@ $1 OR o.tsv_zh @@ $3)' || narrow
+      USING q, owner_ids, qz, asset_ids;
   END IF;
 END $$;
 
 -- Substring matches that the token path does not find (one LIKE per term, so the trigram index serves).
-CREATE OR REPLACE FUNCTION zh_search.match_substrings(query text, owner_ids uuid[])
+CREATE OR REPLACE FUNCTION zh_search.match_substrings(query text, owner_ids uuid[], asset_ids uuid[] DEFAULT NULL)
 RETURNS TABLE("assetId" uuid, rank real, text_score real)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -343,7 +344,8 @@ BEGIN
     || CASE WHEN owner_ids IS NULL THEN '' ELSE ' AND o."ownerId" = ANY($2)' END
     || CASE WHEN q IS NULL THEN '' ELSE ' AND NOT o.tsv @@ $3' END
     || CASE WHEN qz IS NULL THEN '' ELSE ' AND NOT coalesce(o.tsv_zh @@ $4, false)' END
-    USING patterns, owner_ids, q, qz;
+    || CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND o."assetId" = ANY($5)' END
+    USING patterns, owner_ids, q, qz, asset_ids;
 END $$;
 
 CREATE OR REPLACE FUNCTION zh_search.substring_wanted(query text) RETURNS boolean
@@ -356,10 +358,10 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 DECLARE n integer;
 BEGIN
   IF query IS NULL OR (owner_ids IS NOT NULL AND cardinality(owner_ids) = 0) THEN RETURN; END IF;
-  RETURN QUERY SELECT * FROM zh_search.match_tokens(query, owner_ids);
+  RETURN QUERY SELECT * FROM zh_search.match_tokens(query, owner_ids, NULL);
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n = 0 OR zh_search.substring_wanted(query) THEN
-    RETURN QUERY SELECT * FROM zh_search.match_substrings(query, owner_ids);
+    RETURN QUERY SELECT * FROM zh_search.match_substrings(query, owner_ids, NULL);
   END IF;
 END $$;
 
@@ -390,7 +392,7 @@ BEGIN
   RETURN QUERY
     WITH tok AS MATERIALIZED (
       SELECT m."assetId", m.rank, m.text_score
-      FROM zh_search.match_tokens(query, owner_ids) m JOIN public.asset a ON a.id = m."assetId"
+      FROM zh_search.match_tokens(query, owner_ids, NULL) m JOIN public.asset a ON a.id = m."assetId"
       WHERE a."ownerId" = ANY(owner_ids)
         AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities))
         AND (coalesce(with_deleted, false) OR a."deletedAt" IS NULL)
@@ -404,7 +406,7 @@ BEGIN
       -- substring matches rank below every token match: computed only when the page reaches past them
       -- (or the token path found nothing the user may see)
       SELECT m."assetId", m.rank, m.text_score
-      FROM zh_search.match_substrings(query, owner_ids) m JOIN public.asset a ON a.id = m."assetId"
+      FROM zh_search.match_substrings(query, owner_ids, NULL) m JOIN public.asset a ON a.id = m."assetId"
       WHERE ((SELECT count(*) FROM tok) = 0
              OR (substrings AND (SELECT count(*) FROM page_tok) < skip + max_results))
         AND a."ownerId" = ANY(owner_ids)
@@ -465,11 +467,14 @@ BEGIN
       SELECT t."assetId", t.rank, t.text_score
       FROM zh_search.ocr_search_user(query, owner_ids, visibilities, with_deleted, taken_after, taken_before,
                                      asset_type, max_results) t
+    ), others AS MATERIALIZED (
+      SELECT array_agg(c."assetId") AS ids FROM clip c WHERE NOT EXISTS (SELECT 1 FROM txt t WHERE t."assetId" = c."assetId")
     ), clip_text AS MATERIALIZED (
-      -- the text signal of CLIP neighbours outside the text top-N
-      SELECT m."assetId", m.rank, m.text_score
-      FROM zh_search.ocr_match(query, owner_ids) m
-      WHERE m."assetId" IN (SELECT c."assetId" FROM clip c EXCEPT SELECT t."assetId" FROM txt t)
+      -- the text signal of CLIP neighbours outside the text top-N (looked up by id, not by query)
+      SELECT m.* FROM others, zh_search.match_tokens(query, owner_ids, others.ids) m WHERE others.ids IS NOT NULL
+      UNION ALL
+      SELECT m.* FROM others, zh_search.match_substrings(query, owner_ids, others.ids) m
+      WHERE others.ids IS NOT NULL AND zh_search.substring_wanted(query)
     )
     SELECT c."assetId", c.cosine, coalesce(t.rank, ct.rank, 0)::real, coalesce(t.text_score, ct.text_score, 0)::real
     FROM clip c LEFT JOIN txt t ON t."assetId" = c."assetId" LEFT JOIN clip_text ct ON ct."assetId" = c."assetId"

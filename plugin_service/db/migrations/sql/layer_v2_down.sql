@@ -3,8 +3,8 @@
 DROP FUNCTION IF EXISTS zh_search.hybrid_candidates_user(text, vector, uuid[], text[], boolean, timestamptz, timestamptz, text, integer);
 DROP FUNCTION IF EXISTS zh_search.ocr_search_user(text, uuid[], text[], boolean, timestamptz, timestamptz, text, integer, integer, real, uuid);
 DROP FUNCTION IF EXISTS zh_search.ocr_match(text, uuid[]);
-DROP FUNCTION IF EXISTS zh_search.match_tokens(text, uuid[]);
-DROP FUNCTION IF EXISTS zh_search.match_substrings(text, uuid[]);
+DROP FUNCTION IF EXISTS zh_search.match_tokens(text, uuid[], uuid[]);
+DROP FUNCTION IF EXISTS zh_search.match_substrings(text, uuid[], uuid[]);
 DROP FUNCTION IF EXISTS zh_search.substring_wanted(text);
 DROP FUNCTION IF EXISTS zh_search.search_owner_ids(uuid);
 DROP FUNCTION IF EXISTS zh_search.contract_version();
