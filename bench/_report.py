@@ -6,19 +6,23 @@ Each benchmark owns the text between ``<!-- bench:NAME -->`` and
 
 from __future__ import annotations
 
+import os
 import platform
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-import os
-
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nEach section is written by the script under `bench/` named in it; rerun the script to refresh it.\n"
+HEADER = (
+    "# Benchmarks\n\nEach section is written by the script under `bench/` named in it; rerun the script to refresh "
+    "it.\n"
+)
 
 
 def machine_line() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {datetime.now(timezone.utc):%Y-%m-%d}"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d}"
+    )
 
 
 def write_section(name: str, markdown: str, path: Path = REPORT) -> None:

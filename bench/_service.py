@@ -8,6 +8,7 @@ import sys
 import time
 
 import httpx
+
 from tests._net import free_port
 
 

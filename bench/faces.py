@@ -57,7 +57,9 @@ def _auc(vectors: np.ndarray, labels: list[str]) -> float:
     upper = np.triu_indices(len(names), 1)
     same = (names[:, None] == names[None, :])[upper]
     positives, negatives = similarity[upper][same], similarity[upper][~same]
-    return float((positives[:, None] > negatives[None, :]).mean() + 0.5 * (positives[:, None] == negatives[None, :]).mean())
+    return float(
+        (positives[:, None] > negatives[None, :]).mean() + 0.5 * (positives[:, None] == negatives[None, :]).mean()
+    )
 
 
 def main() -> None:
@@ -69,10 +71,14 @@ def main() -> None:
     ground_truth = json.loads((DATA / "face_ground_truth.json").read_text(encoding="utf-8"))
     images = _images(ground_truth)
     megapixels = sum(rgb.shape[0] * rgb.shape[1] for _, rgb, _ in images) / len(images) / 1e6
-    recogniser = Recogniser(ort_session(sface_path(Path(tempfile.mkdtemp())), intra_op_threads=args.threads), mean=0.0, std=1.0, bgr=True)
+    recogniser = Recogniser(
+        ort_session(sface_path(Path(tempfile.mkdtemp())), intra_op_threads=args.threads), mean=0.0, std=1.0, bgr=True
+    )
     rows = []
     for detector_file in ("det_500m.onnx", "scrfd_2.5g.onnx"):
-        detector = ScrfdDetector(ort_session(DATA / "face-models" / "scrfd" / detector_file, intra_op_threads=args.threads))
+        detector = ScrfdDetector(
+            ort_session(DATA / "face-models" / "scrfd" / detector_file, intra_op_threads=args.threads)
+        )
         for _, rgb, _ in images[:3]:  # warm-up
             detector.detect(rgb, 0.5)
         det_times, rec_times, faces_total = [], [], 0
@@ -91,44 +97,65 @@ def main() -> None:
                 rec_s += time.perf_counter() - started
                 faces_total += len(faces)
                 if identity:
-                    largest = max(range(len(faces)), key=lambda i: (faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1]))
+                    largest = max(
+                        range(len(faces)),
+                        key=lambda i: (faces[i].box[2] - faces[i].box[0]) * (faces[i].box[3] - faces[i].box[1]),
+                    )
                     embeddings.append(vectors[largest])
                     labels.append(identity)
             det_times.append(det_s)
             rec_times.append(rec_s)
         det_s, rec_s = statistics.median(det_times), statistics.median(rec_times)
         auc = _auc(np.array(embeddings), labels)
-        rows.append([
-            detector_file,
-            len(images),
-            faces_total,
-            f"{len(images) / det_s:.1f}",
-            f"{1000 * det_s / len(images):.1f}",
-            f"{faces_total / rec_s:.0f}",
-            f"{len(images) / (det_s + rec_s):.1f}",
-            f"{auc:.4f} ({len(labels)} faces)",
-        ])
+        rows.append(
+            [
+                detector_file,
+                len(images),
+                faces_total,
+                f"{len(images) / det_s:.1f}",
+                f"{1000 * det_s / len(images):.1f}",
+                f"{faces_total / rec_s:.0f}",
+                f"{len(images) / (det_s + rec_s):.1f}",
+                f"{auc:.4f} ({len(labels)} faces)",
+            ]
+        )
         print(rows[-1])
     threads = args.threads or "all"
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    markdown = "\n".join([
-        "## Faces (`python -m bench.faces`)",
-        "",
-        f"{machine_line()}; onnxruntime {ort.__version__} CPU, intra-op threads: {threads}; median of {args.repeat} passes; "
-        f"load average at the end {load} (a shared machine: treat the figures as lower bounds).",
-        f"Set: {len(images)} photos of shared/data/faces (labelled identities + group photos), mean {megapixels:.2f} MP; "
-        "detector input 640×640 (Immich's), threshold 0.5; recognition = 5-point alignment + SFace int8 (128-d, real weights, "
-        "MobileFaceNet-class like buffalo_s's w600k_mbf) on every detected face, one batch per photo.",
-        "",
-        markdown_table(
-            ["detector", "photos", "faces", "detection photos/s", "detection ms/photo", "recognition faces/s", "detect+recognise photos/s", "verification ROC AUC"],
-            rows,
-        ),
-        "",
-        "ROC AUC: cosine of same-person vs different-person pairs of the largest face per labelled photo "
-        "(deepface, face-api.js, face_recognition, FaceONNX identities). No InsightFace ArcFace weights exist offline, so "
-        "buffalo_l's ResNet50 recogniser is not timed here; by FLOPs expect it roughly an order of magnitude slower per face than MobileFaceNet.",
-    ])
+    markdown = "\n".join(
+        [
+            "## Faces (`python -m bench.faces`)",
+            "",
+            f"{machine_line()}; onnxruntime {ort.__version__} CPU, intra-op threads: {threads}; "
+            f"median of {args.repeat} passes; "
+            f"load average at the end {load} (a shared machine: treat the figures as lower bounds).",
+            f"Set: {len(images)} photos of shared/data/faces (labelled identities + group photos), "
+            f"mean {megapixels:.2f} MP; "
+            "detector input 640×640 (Immich's), threshold 0.5; recognition = 5-point alignment + SFace int8 (128-d,"
+            " real weights, "
+            "MobileFaceNet-class like buffalo_s's w600k_mbf) on every detected face, one batch per photo.",
+            "",
+            markdown_table(
+                [
+                    "detector",
+                    "photos",
+                    "faces",
+                    "detection photos/s",
+                    "detection ms/photo",
+                    "recognition faces/s",
+                    "detect+recognise photos/s",
+                    "verification ROC AUC",
+                ],
+                rows,
+            ),
+            "",
+            "ROC AUC: cosine of same-person vs different-person pairs of the largest face per labelled photo "
+            "(deepface, face-api.js, face_recognition, FaceONNX identities). No InsightFace ArcFace weights exist "
+            "offline, so "
+            "buffalo_l's ResNet50 recogniser is not timed here; by FLOPs expect it roughly an order of magnitude "
+            "slower per face than MobileFaceNet.",
+        ]
+    )
     write_section("faces", markdown)
 
 

@@ -28,7 +28,10 @@ from bench._service import start_service
 from tests._paths import CONTRACT, DATA
 from tests.gateway.servers import StandIn
 
-FACES = '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}},"recognition":{"modelName":"buffalo_l"}}}'
+FACES = (
+    '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}},"recognition":{"modelName":'
+    '"buffalo_l"}}}'
+)
 TEXT = '{"clip":{"textual":{"modelName":"ViT-B-32__openai","options":{"language":"zh-CN"}}}}'
 
 
@@ -45,7 +48,14 @@ def preview_jpeg() -> bytes:
 
 def start_gateway(upstream: str) -> tuple[subprocess.Popen, str]:
     # Its logs are written (that cost is part of the hop) but not shown.
-    return start_service({"PLUGIN_SERVICE_UPSTREAMS": f"bench={upstream}", "PLUGIN_SERVICE_ROUTES": "*=bench", "PLUGIN_SERVICE_OFFLINE": "true"}, timeout_s=60)
+    return start_service(
+        {
+            "PLUGIN_SERVICE_UPSTREAMS": f"bench={upstream}",
+            "PLUGIN_SERVICE_ROUTES": "*=bench",
+            "PLUGIN_SERVICE_OFFLINE": "true",
+        },
+        timeout_s=60,
+    )
 
 
 def request_kwargs(kind: str, image: bytes | None) -> dict:
@@ -107,7 +117,9 @@ def main() -> None:
         ):
             direct, via = latencies(standin.url, gateway_url, request_kwargs(kind, image), args.requests)
             d50, v50, d99, v99 = pct(direct, 50), pct(via, 50), pct(direct, 99), pct(via, 99)
-            rows.append([label, f"{d50:.2f} / {d99:.2f}", f"{v50:.2f} / {v99:.2f}", f"**{v50 - d50:.2f}** / {v99 - d99:.2f}"])
+            rows.append(
+                [label, f"{d50:.2f} / {d99:.2f}", f"{v50:.2f} / {v99:.2f}", f"**{v50 - d50:.2f}** / {v99 - d99:.2f}"]
+            )
             print(rows[-1], flush=True)
         rates = []
         kwargs = request_kwargs("image", small)
@@ -123,11 +135,21 @@ def main() -> None:
     markdown = "\n\n".join(
         [
             "## Gateway hop (`bench/gateway.py`)",
-            f"{machine_line()}; upstream: the tests' stand-in (answers at once, no model); gateway: `plugin-service serve` "
-            f"in its own process, default logging (a structured line per request); {args.requests} interleaved sequential requests per row over keep-alive "
+            f"{machine_line()}; upstream: the tests' stand-in (answers at once, no model); "
+            "gateway: `plugin-service serve` in its own process, default logging (a structured line per request); "
+            f"{args.requests} interleaved sequential requests per row over keep-alive "
             "connections. Goal: p50 added ≤ 2 ms.",
-            markdown_table(["request (faces task, routed upstream)", "direct p50 / p99 ms", "via gateway p50 / p99 ms", "added p50 / p99 ms"], rows),
-            f"Requests/s with N concurrent clients ({args.seconds:g} s each, the 22 KB captured request; client, gateway and "
+            markdown_table(
+                [
+                    "request (faces task, routed upstream)",
+                    "direct p50 / p99 ms",
+                    "via gateway p50 / p99 ms",
+                    "added p50 / p99 ms",
+                ],
+                rows,
+            ),
+            f"Requests/s with N concurrent clients ({args.seconds:g} s each, the 22 KB captured request; client,"
+            f" gateway and "
             "stand-in share the machine's CPUs, so the gateway column is a floor):",
             markdown_table(["clients", "direct req/s", "via gateway req/s"], rates),
         ]

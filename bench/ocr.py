@@ -27,8 +27,7 @@ import numpy as np
 from bench._report import machine_line, markdown_table, write_section
 from plugin_service.config import load_settings
 from plugin_service.context import ServiceContext
-from plugin_service.engines.ocr import OcrOptions
-from plugin_service.engines.ocr import get_ocr_model
+from plugin_service.engines.ocr import OcrOptions, get_ocr_model
 from plugin_service.imaging import decode_image, to_array
 from tests._paths import DATA
 from tests.ocr.test_real_images import OTHER_SCRIPTS, cer, expected_lines
@@ -45,8 +44,14 @@ def load_images() -> list[tuple[str, np.ndarray, list[str] | None, str]]:
             continue
         rel = str(path.relative_to(DATA))
         item = truth.get(rel, {})
-        lines = expected_lines(item) if item and path.name not in OTHER_SCRIPTS and path.name != "return_word_debug.jpg" else None
-        images.append((rel, to_array(decode_image(path.read_bytes(), exif_transpose=True)), lines, item.get("kind", "")))
+        lines = (
+            expected_lines(item)
+            if item and path.name not in OTHER_SCRIPTS and path.name != "return_word_debug.jpg"
+            else None
+        )
+        images.append(
+            (rel, to_array(decode_image(path.read_bytes(), exif_transpose=True)), lines, item.get("kind", ""))
+        )
     return images
 
 
@@ -118,11 +123,17 @@ def main() -> None:
     default = ctx.settings.ocr_default_model
     configs = [
         ("(a) mt-photos-ai: rapidocr_onnxruntime 1.4.4 defaults (PP-OCRv4 + cls)", mt_photos_runner),
-        ("(b) Immich v3.1.0: PP-OCRv5_mobile, det 0.5, maxRes 736, rec 0.8", lambda: engine_runner(ctx, "PP-OCRv5_mobile", IMMICH)),
+        (
+            "(b) Immich v3.1.0: PP-OCRv5_mobile, det 0.5, maxRes 736, rec 0.8",
+            lambda: engine_runner(ctx, "PP-OCRv5_mobile", IMMICH),
+        ),
         (f"(c) ours: {default}, Immich thresholds, single-line fallback", lambda: engine_runner(ctx, default, OURS)),
         ("PP-OCRv4_mobile, Immich settings, our engine", lambda: engine_runner(ctx, "PP-OCRv4_mobile", IMMICH)),
         ("PP-OCRv6_small, Immich settings, our engine", lambda: engine_runner(ctx, "PP-OCRv6_small", IMMICH)),
-        ("PP-OCRv6_small, maxRes 960, our engine", lambda: engine_runner(ctx, "PP-OCRv6_small", OcrOptions(0.5, 960, 0.8))),
+        (
+            "PP-OCRv6_small, maxRes 960, our engine",
+            lambda: engine_runner(ctx, "PP-OCRv6_small", OcrOptions(0.5, 960, 0.8)),
+        ),
         ("rapidocr 3.10 RapidOCR() defaults (PP-OCRv6 small + cls)", rapidocr3_runner),
     ]
     runners, missing = {}, {}
@@ -139,12 +150,21 @@ def main() -> None:
             continue
         result = results[label]
         print(label, result, flush=True)
-        rows.append([label, f"{result['images_per_s']:.2f}", f"{result['p50_s'] * 1000:.0f} / {result['p95_s'] * 1000:.0f}", f"{result['cer']:.4f}", f"{result['n_cer']} images with truth"])
+        rows.append(
+            [
+                label,
+                f"{result['images_per_s']:.2f}",
+                f"{result['p50_s'] * 1000:.0f} / {result['p95_s'] * 1000:.0f}",
+                f"{result['cer']:.4f}",
+                f"{result['n_cer']} images with truth",
+            ]
+        )
     table = markdown_table(["configuration", "images/s", "p50 / p95 ms", "mean CER", "note"], rows)
     write_section(
         "ocr",
         f"## OCR (`bench/ocr.py`)\n\n{machine_line()}; {len(images)} images from `shared/data/ocr`, one at a time, "
-        f"configurations interleaved image by image (load noise hits all alike), onnxruntime default threads. CER on the images whose truth lists lines (lower is better).\n\n{table}\n",
+        f"configurations interleaved image by image (load noise hits all alike), onnxruntime default threads. CER "
+        f"on the images whose truth lists lines (lower is better).\n\n{table}\n",
     )
 
 

@@ -10,8 +10,8 @@ environment keeps meaning the same thing.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import msgspec
 

@@ -24,4 +24,9 @@ class ServiceContext:
         from plugin_service.runtime import ort_session
 
         s = self.settings
-        return ort_session(path, intra_op_threads=s.ort_intra_op_threads, inter_op_threads=s.ort_inter_op_threads, providers=s.ort_providers)
+        return ort_session(
+            path,
+            intra_op_threads=s.ort_intra_op_threads,
+            inter_op_threads=s.ort_inter_op_threads,
+            providers=s.ort_providers,
+        )

@@ -13,9 +13,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any
 
 from plugin_service.errors import ModelLoadError
 
@@ -147,7 +148,9 @@ def ort_providers(requested: str = "") -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
-def ort_session(path: str | os.PathLike[str], *, intra_op_threads: int = 0, inter_op_threads: int = 1, providers: str = ""):
+def ort_session(
+    path: str | os.PathLike[str], *, intra_op_threads: int = 0, inter_op_threads: int = 1, providers: str = ""
+):
     """An onnxruntime session with the service's thread and provider settings."""
     import onnxruntime as ort
 
@@ -160,4 +163,6 @@ def ort_session(path: str | os.PathLike[str], *, intra_op_threads: int = 0, inte
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises several unrelated types
         log.warning("onnxruntime cannot load %s: %s", path, exc)
         # The model's name is filled in by ModelCache.get; the local path stays in the log.
-        raise ModelLoadError("", f"the ONNX graph {Path(path).parent.name}/{Path(path).name} could not be loaded") from exc
+        raise ModelLoadError(
+            "", f"the ONNX graph {Path(path).parent.name}/{Path(path).name} could not be loaded"
+        ) from exc

@@ -17,7 +17,10 @@ def test_ocr_prints_the_text(tmp_path, monkeypatch):
     render_lines(["北京欢迎你", "出口 EXIT"]).save(image)
     result = CliRunner().invoke(main, ["ocr", str(image)])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == ["北京欢迎你", "出口 EXIT"] or result.output.replace(" ", "").splitlines() == ["北京欢迎你", "出口EXIT"]
+    assert result.output.splitlines() == ["北京欢迎你", "出口 EXIT"] or result.output.replace(" ", "").splitlines() == [
+        "北京欢迎你",
+        "出口EXIT",
+    ]
 
 
 def test_ocr_json_is_immich_shaped(tmp_path, monkeypatch):
@@ -38,7 +41,11 @@ def test_ocr_bad_file_is_reported_and_others_still_read(tmp_path, monkeypatch):
     bad.write_bytes(b"not an image")
     good = tmp_path / "good.png"
     render_lines(["你好"]).save(good)
-    result = CliRunner(mix_stderr=False).invoke(main, ["ocr", str(bad), str(good)]) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner().invoke(main, ["ocr", str(bad), str(good)])
+    result = (
+        CliRunner(mix_stderr=False).invoke(main, ["ocr", str(bad), str(good)])
+        if "mix_stderr" in CliRunner.__init__.__code__.co_varnames
+        else CliRunner().invoke(main, ["ocr", str(bad), str(good)])
+    )
     assert result.exit_code == 1
     assert "你好" in result.output
     assert "could not be decoded" in (result.output + (result.stderr if hasattr(result, "stderr") else ""))

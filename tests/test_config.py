@@ -28,11 +28,21 @@ def test_immich_variables_are_honoured():
 
 
 def test_own_variables_win_over_immich_ones():
-    settings = load_settings({"PLUGIN_SERVICE_MODEL_TTL_S": "60", "MACHINE_LEARNING_MODEL_TTL": "0", "PLUGIN_SERVICE_PRELOAD": "", "MACHINE_LEARNING_PRELOAD__OCR__DETECTION": "x"})
+    settings = load_settings(
+        {
+            "PLUGIN_SERVICE_MODEL_TTL_S": "60",
+            "MACHINE_LEARNING_MODEL_TTL": "0",
+            "PLUGIN_SERVICE_PRELOAD": "",
+            "MACHINE_LEARNING_PRELOAD__OCR__DETECTION": "x",
+        }
+    )
     assert settings.model_ttl_s == 60 and settings.preload == ""
 
 
-@pytest.mark.parametrize("env", [{"PLUGIN_SERVICE_PORT": "eighty"}, {"PLUGIN_SERVICE_OFFLINE": "maybe"}, {"PLUGIN_SERVICE_MODEL_TTL_S": "soon"}])
+@pytest.mark.parametrize(
+    "env",
+    [{"PLUGIN_SERVICE_PORT": "eighty"}, {"PLUGIN_SERVICE_OFFLINE": "maybe"}, {"PLUGIN_SERVICE_MODEL_TTL_S": "soon"}],
+)
 def test_bad_values_are_refused_with_the_field_named(env):
     with pytest.raises(ValueError, match="invalid configuration"):
         load_settings(env)

@@ -20,11 +20,23 @@ def clip() -> None:
 
 @clip.command()
 @click.argument("name", type=click.Choice(sorted(ARCHITECTURES)))
-@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Official .pt checkpoint (default: download it).")
-@click.option("--random-weights", is_flag=True, help="Keep cn_clip's random initialisation (tests and benchmarks only).")
-@click.option("--precision", "precisions", multiple=True, type=click.Choice(["int8", "fp16"]), help="Also write quantised copies.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Target directory (default: the model store).")
-def export(name: str, checkpoint: Path | None, random_weights: bool, precisions: tuple[str, ...], out: Path | None) -> None:
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Official .pt checkpoint (default: download it).",
+)
+@click.option(
+    "--random-weights", is_flag=True, help="Keep cn_clip's random initialisation (tests and benchmarks only)."
+)
+@click.option(
+    "--precision", "precisions", multiple=True, type=click.Choice(["int8", "fp16"]), help="Also write quantised copies."
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Target directory (default: the model store)."
+)
+def export(
+    name: str, checkpoint: Path | None, random_weights: bool, precisions: tuple[str, ...], out: Path | None
+) -> None:
     """Convert a Chinese-CLIP checkpoint into visual/ and textual/ ONNX models (needs torch + cn_clip)."""
     from plugin_service.engines.clip.catalog import CLIP_CATALOG, checkpoint_spec
     from plugin_service.store.store import ModelStore, ModelUnavailableError
@@ -47,9 +59,23 @@ def export(name: str, checkpoint: Path | None, random_weights: bool, precisions:
 
 
 @clip.command("import-mtphotos")
-@click.option("--image", "image_model", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="vit-b-16.img.fp32.onnx")
-@click.option("--text", "text_model", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="vit-b-16.txt.fp32.onnx")
-@click.option("--name", default="chinese-clip-vit-base-patch16", type=click.Choice(sorted(ARCHITECTURES)), show_default=True)
+@click.option(
+    "--image",
+    "image_model",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="vit-b-16.img.fp32.onnx",
+)
+@click.option(
+    "--text",
+    "text_model",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="vit-b-16.txt.fp32.onnx",
+)
+@click.option(
+    "--name", default="chinese-clip-vit-base-patch16", type=click.Choice(sorted(ARCHITECTURES)), show_default=True
+)
 def import_mtphotos(image_model: Path, text_model: Path, name: str) -> None:
     """Use the ONNX files MT Photos users already have (official export recipe) for NAME."""
     import onnxruntime as ort

@@ -11,9 +11,13 @@ from plugin_service.config import load_settings
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--model", default="buffalo_l", show_default=True, help="Face pack name (docs/faces.md says where packs come from).")
+@click.option(
+    "--model", default="buffalo_l", show_default=True, help="Face pack name (docs/faces.md says where packs come from)."
+)
 @click.option("--min-score", default=0.7, show_default=True, type=float, help="Detection threshold (Immich's default).")
-@click.option("--compare", is_flag=True, help="Also print the cosine similarity of the largest face of each photo to every other.")
+@click.option(
+    "--compare", is_flag=True, help="Also print the cosine similarity of the largest face of each photo to every other."
+)
 def faces(files, model, min_score, compare) -> None:
     """Print each face's box and score; with --compare, who looks like whom."""
     import numpy as np

@@ -57,7 +57,9 @@ def check(no_ping: bool) -> None:
             except httpx.HTTPError as exc:
                 ok, state = False, type(exc).__name__
             healthy += ok
-            click.echo(f"  {label}  {'ok ' if ok else 'DOWN'}  {state}  {(time.perf_counter() - started) * 1000:.1f} ms")
+            click.echo(
+                f"  {label}  {'ok ' if ok else 'DOWN'}  {state}  {(time.perf_counter() - started) * 1000:.1f} ms"
+            )
         failed |= not no_ping and healthy == 0
     if failed:
         raise SystemExit(1)

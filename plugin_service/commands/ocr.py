@@ -19,14 +19,16 @@ from plugin_service.engines.ocr.model import OcrOptions
 @click.option("--min-det-score", default=OcrOptions.det_min_score, show_default=True, type=float)
 @click.option("--min-rec-score", default=OcrOptions.rec_min_score, show_default=True, type=float)
 @click.option("--max-resolution", default=OcrOptions.max_resolution, show_default=True, type=int)
-@click.option("--exif/--no-exif", default=True, show_default=True, help="Apply EXIF orientation (photos straight from a camera).")
+@click.option(
+    "--exif/--no-exif", default=True, show_default=True, help="Apply EXIF orientation (photos straight from a camera)."
+)
 def ocr(files, model, as_json, min_det_score, min_rec_score, max_resolution, exif) -> None:
     """Print the text found in each image, one line per text line."""
     from plugin_service.context import ServiceContext
     from plugin_service.engines.ocr import OcrOptions, get_ocr_model
     from plugin_service.errors import ModelLoadError, ServiceError
-    from plugin_service.immich.tasks.ocr import immich_ocr_response
     from plugin_service.imaging import decode_image, to_array
+    from plugin_service.immich.tasks.ocr import immich_ocr_response
 
     settings = load_settings()
     ctx = ServiceContext.from_settings(settings)
@@ -36,7 +38,10 @@ def ocr(files, model, as_json, min_det_score, min_rec_score, max_resolution, exi
     except ModelLoadError as exc:
         raise click.ClickException(f"model '{exc.model}' cannot be used: {exc.reason}") from exc
     options = OcrOptions(
-        det_min_score=min_det_score, rec_min_score=min_rec_score, max_resolution=max_resolution, single_line_fallback=True,
+        det_min_score=min_det_score,
+        rec_min_score=min_rec_score,
+        max_resolution=max_resolution,
+        single_line_fallback=True,
         use_angle_classifier=settings.ocr_use_angle_classifier,
     )
     failed = False
@@ -49,7 +54,11 @@ def ocr(files, model, as_json, min_det_score, min_rec_score, max_resolution, exi
             continue
         lines = engine.read(to_array(image), options)
         if as_json:
-            body = {"ocr": immich_ocr_response(lines, image.width, image.height), "imageHeight": image.height, "imageWidth": image.width}
+            body = {
+                "ocr": immich_ocr_response(lines, image.width, image.height),
+                "imageHeight": image.height,
+                "imageWidth": image.width,
+            }
             click.echo(msgspec.json.encode(body).decode())
         else:
             if len(files) > 1:

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import re
-from dataclasses import dataclass, field
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -60,7 +60,9 @@ class Gateway:
                 pool.client = client
             checks = []
             if self.config.health_interval_s > 0:
-                checks = [asyncio.create_task(p.run_health_checks(self.config.health_interval_s)) for p in self.pools.values()]
+                checks = [
+                    asyncio.create_task(p.run_health_checks(self.config.health_interval_s)) for p in self.pools.values()
+                ]
             try:
                 yield
             finally:
@@ -82,7 +84,13 @@ def build_gateway(settings: Settings, local: Predictor, models: ModelCache) -> G
     if pools:
         table = RoutingTable.build(config, settings)
         dispatcher = Dispatcher(table, pools, local, metrics)
-        log_event(log, logging.INFO, "gateway", pools=";".join(f"{n}={','.join(u.label for u in p.upstreams)}" for n, p in pools.items()), routes=";".join(table.describe()))
+        log_event(
+            log,
+            logging.INFO,
+            "gateway",
+            pools=";".join(f"{n}={','.join(u.label for u in p.upstreams)}" for n, p in pools.items()),
+            routes=";".join(table.describe()),
+        )
     middleware = [make_middleware(guard, metrics)]
     return Gateway(config, metrics, dispatcher, pools, middleware, [metrics_endpoint], secret=config.security.secret)
 

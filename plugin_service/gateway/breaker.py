@@ -10,11 +10,13 @@ dozen lines and the async breaker libraries are unmaintained or sync-only.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 class CircuitBreaker:
-    def __init__(self, failure_threshold: int = 3, reset_after_s: float = 10.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, failure_threshold: int = 3, reset_after_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ):
         self.failure_threshold = max(1, failure_threshold)
         self.reset_after_s = reset_after_s
         self._clock = clock
@@ -37,7 +39,11 @@ class CircuitBreaker:
 
     def trial_due(self) -> bool:
         """Open, but a half-open trial may be claimed now."""
-        return self.opened_at is not None and not self._trial_running and self._clock() - self.opened_at >= self.reset_after_s
+        return (
+            self.opened_at is not None
+            and not self._trial_running
+            and self._clock() - self.opened_at >= self.reset_after_s
+        )
 
     def record_success(self) -> None:
         self.failures = 0

@@ -90,7 +90,9 @@ def load_gateway_config(settings: Settings) -> GatewayConfig:
     config = GatewayConfig(
         pools=tuple(pools.values()),
         routes=parse_routes(settings.routes) + file.routes,
-        security=SecurityConfig(allow=tuple(a.strip() for a in allow), secret=settings.shared_secret or file.security.secret),
+        security=SecurityConfig(
+            allow=tuple(a.strip() for a in allow), secret=settings.shared_secret or file.security.secret
+        ),
         timeout_s=file.timeout_s or settings.upstream_timeout_s,
         health_interval_s=settings.health_interval_s if file.health_interval_s is None else file.health_interval_s,
     )

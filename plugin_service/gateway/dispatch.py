@@ -44,7 +44,9 @@ class Dispatcher:
         started = time.perf_counter()
         plan = self.table.assign(request.entries)
         if hops.get() >= MAX_HOPS and any(a.backend != LOCAL for a in plan.values()):
-            raise UpstreamError(f"routing loop: this request already passed {hops.get()} gateways; check the upstream URLs", 508)
+            raise UpstreamError(
+                f"routing loop: this request already passed {hops.get()} gateways; check the upstream URLs", 508
+            )
         groups: dict[str, list[str]] = {}
         for task, assignment in plan.items():
             groups.setdefault(assignment.backend, []).append(task)
@@ -60,7 +62,10 @@ class Dispatcher:
                 if backend == LOCAL:
                     local_request = PredictRequest(sub_entries, b"", image=request.image, text=request.text)
                     answer = await self.local.predict(local_request)
-                    result: tuple[bytes | None, dict] = (None, answer if isinstance(answer, dict) else msgspec.json.decode(answer))
+                    result: tuple[bytes | None, dict] = (
+                        None,
+                        answer if isinstance(answer, dict) else msgspec.json.decode(answer),
+                    )
                 else:
                     result = await self.pools[backend].predict(
                         UpstreamRequest(
@@ -92,7 +97,15 @@ class Dispatcher:
                     raise
                 fallback = fallbacks.pop()
                 assert fallback is not None
-                log_event(log, logging.WARNING, "fallback", tasks=",".join(tasks), backend=backend, to=fallback, status=exc.status_code)
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "fallback",
+                    tasks=",".join(tasks),
+                    backend=backend,
+                    to=fallback,
+                    status=exc.status_code,
+                )
                 return await run(fallback, tasks)
 
         backends = list(groups)
@@ -103,7 +116,9 @@ class Dispatcher:
         for result in results:
             if isinstance(result, BaseException):
                 status = result.status_code if isinstance(result, ServiceError) else 500
-                log_event(log, logging.WARNING, "predict", routes=route_text, status=status, ms=ms, error=str(result)[:300])
+                log_event(
+                    log, logging.WARNING, "predict", routes=route_text, status=status, ms=ms, error=str(result)[:300]
+                )
                 raise result
             answers.append(result)
         log_event(log, logging.INFO, "predict", routes=route_text, status=200, ms=ms)

@@ -55,7 +55,11 @@ class RedactSecret(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secret:
             if record.args:
-                record.args = tuple(a.replace(self.secret, "***") if isinstance(a, str) else a for a in record.args) if isinstance(record.args, tuple) else record.args
+                record.args = (
+                    tuple(a.replace(self.secret, "***") if isinstance(a, str) else a for a in record.args)
+                    if isinstance(record.args, tuple)
+                    else record.args
+                )
             if isinstance(record.msg, str) and self.secret in record.msg:
                 record.msg = record.msg.replace(self.secret, "***")
         return True

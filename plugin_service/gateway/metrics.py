@@ -22,16 +22,53 @@ class Metrics:
     def __init__(self, models: ModelCache | None = None):
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.http_requests = Counter(f"{PREFIX}_http_requests", "HTTP requests answered", ["path", "status"], registry=r)
+        self.http_requests = Counter(
+            f"{PREFIX}_http_requests", "HTTP requests answered", ["path", "status"], registry=r
+        )
         self.http_in_flight = Gauge(f"{PREFIX}_http_in_flight_requests", "HTTP requests being answered", registry=r)
-        self.task_requests = Counter(f"{PREFIX}_task_requests", "Tasks answered, by backend and outcome", ["task", "backend", "outcome"], registry=r)
-        self.task_errors = Counter(f"{PREFIX}_task_errors", "Tasks that failed, by backend and reason", ["task", "backend", "reason"], registry=r)
-        self.task_latency = Histogram(f"{PREFIX}_task_seconds", "Time to answer a task, by backend", ["task", "backend"], buckets=BUCKETS, registry=r)
-        self.upstream_attempts = Counter(f"{PREFIX}_upstream_attempts", "Requests sent to upstreams, by result", ["pool", "url", "result"], registry=r)
-        self.upstream_latency = Histogram(f"{PREFIX}_upstream_seconds", "Upstream /predict round trips", ["pool", "url"], buckets=BUCKETS, registry=r)
-        self.upstream_healthy = Gauge(f"{PREFIX}_upstream_healthy", "1 when the last /ping succeeded", ["pool", "url"], registry=r)
-        self.upstream_circuit_open = Gauge(f"{PREFIX}_upstream_circuit_open", "1 while the circuit breaker skips the upstream", ["pool", "url"], registry=r)
-        self.upstream_in_flight = Gauge(f"{PREFIX}_upstream_in_flight_requests", "Requests outstanding at each upstream", ["pool", "url"], registry=r)
+        self.task_requests = Counter(
+            f"{PREFIX}_task_requests",
+            "Tasks answered, by backend and outcome",
+            ["task", "backend", "outcome"],
+            registry=r,
+        )
+        self.task_errors = Counter(
+            f"{PREFIX}_task_errors",
+            "Tasks that failed, by backend and reason",
+            ["task", "backend", "reason"],
+            registry=r,
+        )
+        self.task_latency = Histogram(
+            f"{PREFIX}_task_seconds",
+            "Time to answer a task, by backend",
+            ["task", "backend"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.upstream_attempts = Counter(
+            f"{PREFIX}_upstream_attempts",
+            "Requests sent to upstreams, by result",
+            ["pool", "url", "result"],
+            registry=r,
+        )
+        self.upstream_latency = Histogram(
+            f"{PREFIX}_upstream_seconds", "Upstream /predict round trips", ["pool", "url"], buckets=BUCKETS, registry=r
+        )
+        self.upstream_healthy = Gauge(
+            f"{PREFIX}_upstream_healthy", "1 when the last /ping succeeded", ["pool", "url"], registry=r
+        )
+        self.upstream_circuit_open = Gauge(
+            f"{PREFIX}_upstream_circuit_open",
+            "1 while the circuit breaker skips the upstream",
+            ["pool", "url"],
+            registry=r,
+        )
+        self.upstream_in_flight = Gauge(
+            f"{PREFIX}_upstream_in_flight_requests",
+            "Requests outstanding at each upstream",
+            ["pool", "url"],
+            registry=r,
+        )
         ProcessCollector(registry=r)  # resident memory, CPU seconds, open fds: what loaded models cost
         if models is not None:
             r.register(_ModelCollector(models))

@@ -41,7 +41,12 @@ def make_middleware(guard: Guard, metrics: Metrics):
                     await _deny(send_with_id, 403, "client address is not in the allow-list")
                 elif not guard.authorised(scope["path"], headers):
                     log_event(log, logging.WARNING, "unauthorised", client=client, path=path)
-                    await _deny(send_with_id, 401, "missing or wrong shared secret", [(b"www-authenticate", b'Bearer realm="plugin-service"')])
+                    await _deny(
+                        send_with_id,
+                        401,
+                        "missing or wrong shared secret",
+                        [(b"www-authenticate", b'Bearer realm="plugin-service"')],
+                    )
                 else:
                     await app(scope, receive, send_with_id)
             finally:

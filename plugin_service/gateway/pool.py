@@ -95,7 +95,8 @@ class UpstreamPool:
     def __post_init__(self) -> None:
         self.name = self.config.name
         self.upstreams = [
-            Upstream(_base(url), CircuitBreaker(self.config.failure_threshold, self.config.reset_after_s)) for url in self.config.urls
+            Upstream(_base(url), CircuitBreaker(self.config.failure_threshold, self.config.reset_after_s))
+            for url in self.config.urls
         ]
         self._rotation = itertools.count()
         self._timeout = httpx.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s))
@@ -113,7 +114,15 @@ class UpstreamPool:
                 failures.append(outcome)
                 up.breaker.record_failure()
                 self._publish(up)
-                log_event(log, logging.WARNING, "upstream_failed", pool=self.name, url=up.label, reason=outcome.reason, detail=outcome.detail)
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "upstream_failed",
+                    pool=self.name,
+                    url=up.label,
+                    reason=outcome.reason,
+                    detail=outcome.detail,
+                )
                 continue
             up.breaker.record_success()
             self._publish(up)
@@ -139,9 +148,13 @@ class UpstreamPool:
         self.metrics.upstream_in_flight.labels(*labels).inc()
         started = time.perf_counter()
         try:
-            response = await self._client().post(up.url + "predict", content=content, headers=headers, timeout=self._timeout)
+            response = await self._client().post(
+                up.url + "predict", content=content, headers=headers, timeout=self._timeout
+            )
         except httpx.TimeoutException as exc:
-            return self._count(labels, _Failure(up.label, "timeout", f"no answer within {self.timeout_s:g}s ({type(exc).__name__})"))
+            return self._count(
+                labels, _Failure(up.label, "timeout", f"no answer within {self.timeout_s:g}s ({type(exc).__name__})")
+            )
         except httpx.TransportError as exc:
             return self._count(labels, _Failure(up.label, "connect", f"{type(exc).__name__}: {exc}"))
         finally:
@@ -153,14 +166,19 @@ class UpstreamPool:
             self._count(labels, "client_error")
             raise UpstreamError(_detail(body) or f"upstream answered {response.status_code}", response.status_code)
         if not response.is_success:
-            return self._count(labels, _Failure(up.label, "status", f"HTTP {response.status_code}: {_detail(body)[:200]}"))
+            return self._count(
+                labels, _Failure(up.label, "status", f"HTTP {response.status_code}: {_detail(body)[:200]}")
+            )
         try:
             answer = msgspec.json.decode(body)
         except msgspec.DecodeError:
             answer = None
         problem = answer_problem(answer, request.tasks, image=request.image is not None)
         if problem:
-            return self._count(labels, _Failure(up.label, "garbage", f"answer is not an Immich /predict response ({problem}): {body[:80]!r}"))
+            return self._count(
+                labels,
+                _Failure(up.label, "garbage", f"answer is not an Immich /predict response ({problem}): {body[:80]!r}"),
+            )
         self._count(labels, "ok")
         return body, answer
 
@@ -183,7 +201,14 @@ class UpstreamPool:
         except httpx.HTTPError:
             healthy = False
         if healthy != up.healthy:
-            log_event(log, logging.INFO if healthy else logging.WARNING, "upstream_health", pool=self.name, url=up.label, healthy=healthy)
+            log_event(
+                log,
+                logging.INFO if healthy else logging.WARNING,
+                "upstream_health",
+                pool=self.name,
+                url=up.label,
+                healthy=healthy,
+            )
         up.healthy = healthy
         if healthy and up.breaker.is_open:
             up.breaker.record_success()  # it answers again: stop skipping it
@@ -238,7 +263,10 @@ def encode_form(request: UpstreamRequest) -> tuple[list[bytes], str]:
     head = f'--{boundary}\r\nContent-Disposition: form-data; name="entries"\r\n\r\n'.encode() + entries
     tail = f"\r\n--{boundary}--\r\n".encode()
     if request.image is None:
-        text = f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\n'.encode() + (request.text or "").encode()
+        text = (
+            f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\n'.encode()
+            + (request.text or "").encode()
+        )
         return [head + text + tail], f"multipart/form-data; boundary={boundary}"
     head += (
         f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="blob"\r\n'
@@ -257,7 +285,9 @@ async def _stream(chunks: list[bytes]):
 
 def _give_up(pool: str, failures: list[_Failure]) -> UpstreamError:
     if not failures:
-        return UpstreamError(f"upstream pool {pool!r}: every upstream is failing (circuit open); try again shortly", 503)
+        return UpstreamError(
+            f"upstream pool {pool!r}: every upstream is failing (circuit open); try again shortly", 503
+        )
     reasons = {f.reason for f in failures}
     # Each attempt's URL is in the log (upstream_failed); a client learns what failed, not where.
     summary = "; ".join(f"attempt {i}: {f.reason} ({f.detail})" for i, f in enumerate(failures, 1))

@@ -19,6 +19,7 @@ from plugin_service.immich.protocol import Entries, ModelEntry
 
 log = logging.getLogger(__name__)
 
+
 def faces_available_locally(settings: Settings) -> bool:
     """Whether this process can answer ``facial-recognition`` itself: a pack folder is configured."""
     return bool(settings.face_pack_dir)
@@ -37,7 +38,7 @@ class RoutingTable:
         self.routes = routes
 
     @classmethod
-    def build(cls, config: GatewayConfig, settings: Settings) -> "RoutingTable":
+    def build(cls, config: GatewayConfig, settings: Settings) -> RoutingTable:
         default_pool = "default" if "default" in config.pool_names() else (config.pool_names() or [LOCAL])[0]
         faces = LOCAL if faces_available_locally(settings) else default_pool
         defaults = (
@@ -62,7 +63,7 @@ class RoutingTable:
         for task, types in entries.items():
             route = self.route_for(task, types)
             served = {t: _alias(route, e) for t, e in types.items()}
-            renamed = any(s is not e for s, e in zip(served.values(), types.values()))
+            renamed = any(s is not e for s, e in zip(served.values(), types.values(), strict=True))
             plan[task] = Assignment(route.backend, served, renamed, route.fallback)
         return plan
 
@@ -87,9 +88,7 @@ def _matches(route: Route, task: str, types: dict[str, ModelEntry]) -> bool:
         return False
     if route.type is not None and route.type not in types:
         return False
-    if route.model is not None and not all(fnmatchcase(e.modelName, route.model) for e in types.values()):
-        return False
-    return True
+    return not (route.model is not None and not all(fnmatchcase(e.modelName, route.model) for e in types.values()))
 
 
 def _alias(route: Route, entry: ModelEntry) -> ModelEntry:

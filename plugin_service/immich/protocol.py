@@ -49,7 +49,9 @@ def parse_entries(raw: str | bytes) -> Entries:
     decides whether it knows them.
     """
     if len(raw) > MAX_ENTRIES_BYTES:
-        raise InvalidRequestFormat(f"Invalid request format: entries is {len(raw)} bytes; the limit is {MAX_ENTRIES_BYTES}")
+        raise InvalidRequestFormat(
+            f"Invalid request format: entries is {len(raw)} bytes; the limit is {MAX_ENTRIES_BYTES}"
+        )
     try:
         entries = _entries_decoder.decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -60,7 +62,9 @@ def parse_entries(raw: str | bytes) -> Entries:
         raise InvalidRequestFormat("Invalid request format: entries is empty")
     for task, types in entries.items():
         if len(task) > MAX_NAME_CHARS:
-            raise InvalidRequestFormat(f"Invalid request format: a task name is longer than {MAX_NAME_CHARS} characters")
+            raise InvalidRequestFormat(
+                f"Invalid request format: a task name is longer than {MAX_NAME_CHARS} characters"
+            )
         allowed = TASK_TYPES.get(task)
         if not types:
             raise InvalidRequestFormat(f"Invalid request format: task {task!r} has no model types")
@@ -70,7 +74,9 @@ def parse_entries(raw: str | bytes) -> Entries:
             if not entry.modelName.strip():
                 raise InvalidRequestFormat(f"Invalid request format: {task}/{model_type} has an empty modelName")
             if len(entry.modelName) > MAX_NAME_CHARS or len(model_type) > MAX_NAME_CHARS:
-                raise InvalidRequestFormat(f"Invalid request format: a model name is longer than {MAX_NAME_CHARS} characters")
+                raise InvalidRequestFormat(
+                    f"Invalid request format: a model name is longer than {MAX_NAME_CHARS} characters"
+                )
             needed = DEPENDS_ON.get((task, model_type))
             if needed and needed not in types:
                 raise BadRequest(f"Task {task}/{model_type} depends on output of {task}/{needed}")

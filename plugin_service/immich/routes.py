@@ -53,7 +53,9 @@ async def read_predict_form(request: Request) -> PredictRequest:
     try:
         form = await request.form()
     except UnicodeDecodeError as exc:  # Litestar decodes plain form fields as UTF-8
-        raise BadRequest(f"a form field is not valid UTF-8 (byte {exc.start}); send binary data as a file part") from exc
+        raise BadRequest(
+            f"a form field is not valid UTF-8 (byte {exc.start}); send binary data as a file part"
+        ) from exc
     raw_entries = await _field_bytes(form.get("entries"))
     if raw_entries is None:
         raise InvalidRequestFormat("Field required: entries")
@@ -62,7 +64,9 @@ async def read_predict_form(request: Request) -> PredictRequest:
     if image is not None:
         return PredictRequest(entries, raw_entries, image=await _field_bytes(image))
     if text is not None:
-        return PredictRequest(entries, raw_entries, text=await _text(text, request.app.state.ctx.settings.max_text_bytes))
+        return PredictRequest(
+            entries, raw_entries, text=await _text(text, request.app.state.ctx.settings.max_text_bytes)
+        )
     raise BadRequest("Either image or text must be provided")
 
 

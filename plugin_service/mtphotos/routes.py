@@ -37,7 +37,9 @@ from plugin_service.serving import Executors
 log = logging.getLogger(__name__)
 
 INVALID_KEY = "Invalid API key"
-DISABLED = "MT Photos API is disabled: set PLUGIN_SERVICE_MT_PHOTOS_API_KEY on the server and the same api-key in MT Photos"
+DISABLED = (
+    "MT Photos API is disabled: set PLUGIN_SERVICE_MT_PHOTOS_API_KEY on the server and the same api-key in MT Photos"
+)
 HELP = "https://mtmt.tech/docs/advanced/ocr_api"
 
 
@@ -148,7 +150,7 @@ async def clip_txt(request: Request) -> Response:
     try:
         body = msgspec.json.decode(await request.body(), type=ClipText)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return Response({"detail": f"Invalid request body: {exc}; expected {{\"text\": \"...\"}}"}, status_code=422)
+        return Response({"detail": f'Invalid request body: {exc}; expected {{"text": "..."}}'}, status_code=422)
     return Response(await _answer(request, "text", service.clip_text, _ctx(request), body.text))
 
 

@@ -104,7 +104,12 @@ def represent(ctx: ServiceContext, image: Image.Image) -> dict[str, object]:
         "result": [
             {
                 "embedding": [float(v) for v in np.asarray(face.embedding, dtype=np.float64)],
-                "facial_area": {"x": int(face.box[0]), "y": int(face.box[1]), "w": int(face.box[2] - face.box[0]), "h": int(face.box[3] - face.box[1])},
+                "facial_area": {
+                    "x": int(face.box[0]),
+                    "y": int(face.box[1]),
+                    "w": int(face.box[2] - face.box[0]),
+                    "h": int(face.box[3] - face.box[1]),
+                },
                 "face_confidence": face.score,
             }
             for face in faces

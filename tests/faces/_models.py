@@ -22,7 +22,9 @@ def scrfd_path(name: str = "det_500m.onnx") -> Path:
     return path
 
 
-def arcface_signature_graph(path: Path, *, kind: str = "pooled", dim: int = 512, batch: int | str = "N", input_name: str = "input.1") -> Path:
+def arcface_signature_graph(
+    path: Path, *, kind: str = "pooled", dim: int = 512, batch: int | str = "N", input_name: str = "input.1"
+) -> Path:
     """A graph with ArcFace's signature, float [N,3,112,112] → [N,dim].
 
     ``pooled``: 14×14 average pooling, then a fixed random projection (a
@@ -40,7 +42,10 @@ def arcface_signature_graph(path: Path, *, kind: str = "pooled", dim: int = 512,
             helper.make_node("Flatten", [input_name], ["flat"], axis=1),
             helper.make_node("Slice", ["flat", "starts", "ends", "axes"], ["embedding"]),
         ]
-        inits = [numpy_helper.from_array(np.array(v, dtype=np.int64), n) for n, v in (("starts", [0]), ("ends", [dim]), ("axes", [1]))]
+        inits = [
+            numpy_helper.from_array(np.array(v, dtype=np.int64), n)
+            for n, v in (("starts", [0]), ("ends", [dim]), ("axes", [1]))
+        ]
     else:
         weights = np.random.default_rng(7).standard_normal((3 * 8 * 8, dim)).astype(np.float32)
         nodes = [

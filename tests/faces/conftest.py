@@ -38,7 +38,8 @@ def sface(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pack_root(tmp_path_factory, graphs) -> object:
-    """A face_pack_dir with buffalo_l (Immich layout) and buffalo_s (InsightFace layout): real SCRFD, synthetic ArcFace."""
+    """A face_pack_dir with buffalo_l (Immich layout) and buffalo_s (InsightFace layout):
+    real SCRFD, synthetic ArcFace."""
     root = tmp_path_factory.mktemp("packs")
     detector = scrfd_path()
     make_pack(root / "buffalo_l", detector, graphs["arcface"], "immich")
@@ -48,5 +49,7 @@ def pack_root(tmp_path_factory, graphs) -> object:
 
 @pytest.fixture()
 def ctx(pack_root, tmp_path) -> ServiceContext:
-    settings = load_settings({}, face_pack_dir=str(pack_root), model_dir=str(tmp_path / "models"), offline=True, ort_intra_op_threads=1)
+    settings = load_settings(
+        {}, face_pack_dir=str(pack_root), model_dir=str(tmp_path / "models"), offline=True, ort_intra_op_threads=1
+    )
     return ServiceContext.from_settings(settings)

@@ -41,7 +41,9 @@ def test_boxes_and_landmarks_within_a_few_pixels_of_reference(detector, ground_t
         box_tolerance = 4 if same_network else max(6.0, 0.03 * size)
         kps_tolerance = 4 if same_network else 0.05 * size
         assert np.abs(np.round(face.box) - reference).max() <= box_tolerance, (item["file"], face.box, reference)
-        landmarks = np.array([item["kps"][k] for k in ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")], dtype=float)
+        landmarks = np.array(
+            [item["kps"][k] for k in ("left_eye", "right_eye", "nose", "left_mouth", "right_mouth")], dtype=float
+        )
         assert np.abs(face.landmarks - landmarks).max() <= kps_tolerance, (item["file"], face.landmarks)
         assert 0.5 <= face.score <= 1.0
 

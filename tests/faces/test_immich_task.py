@@ -16,7 +16,10 @@ from tests._paths import require_shared
 from tests.faces._models import make_pack, scrfd_path
 
 T1 = "faces/deepinsight__insightface/python-package/insightface/data/images/t1.jpg"
-IMMICH_ENTRIES = '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}},"recognition":{"modelName":"buffalo_l"}}}'
+IMMICH_ENTRIES = (
+    '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}},"recognition":{"modelName":'
+    '"buffalo_l"}}}'
+)
 
 
 def _image(relative: str = T1) -> ImagePayload:
@@ -57,19 +60,33 @@ def test_no_face_gives_an_empty_list(ctx):
 
 
 def test_boxes_are_pixels_of_the_received_image_unclipped(ctx):
-    faces = _run(ctx, IMMICH_ENTRIES.replace("0.7", "0.5"), _image("faces/serengil__deepface/tests/unit/dataset/selfie-many-people.jpg"))
+    faces = _run(
+        ctx,
+        IMMICH_ENTRIES.replace("0.7", "0.5"),
+        _image("faces/serengil__deepface/tests/unit/dataset/selfie-many-people.jpg"),
+    )
     assert min(f["boundingBox"]["x1"] for f in faces) < 0  # a face cut by the left border keeps its box
     # The same photo at half size gives boxes at half the coordinates.
     full = _run(ctx, IMMICH_ENTRIES, _image())
     small = _image()
-    half = _run(ctx, IMMICH_ENTRIES, ImagePayload(small.image.resize((small.width // 2, small.height // 2), Image.Resampling.LANCZOS)))
+    half = _run(
+        ctx,
+        IMMICH_ENTRIES,
+        ImagePayload(small.image.resize((small.width // 2, small.height // 2), Image.Resampling.LANCZOS)),
+    )
     assert len(half) == len(full)
-    for a, b in zip(sorted(full, key=lambda f: f["boundingBox"]["x1"]), sorted(half, key=lambda f: f["boundingBox"]["x1"])):
+    for a, b in zip(
+        sorted(full, key=lambda f: f["boundingBox"]["x1"]),
+        sorted(half, key=lambda f: f["boundingBox"]["x1"]),
+        strict=True,
+    ):
         assert abs(a["boundingBox"]["x1"] / 2 - b["boundingBox"]["x1"]) <= 3
 
 
 def test_detection_only_returns_the_detector_output(ctx):
-    result = _run(ctx, '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}}}}', _image())
+    result = _run(
+        ctx, '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}}}}', _image()
+    )
     assert set(result) == {"boxes", "scores", "landmarks"} and len(result["boxes"]) == 6
     assert np.array(result["landmarks"]).shape == (6, 5, 2)
 
@@ -89,14 +106,20 @@ def test_predict_over_http_and_a_missing_pack(ctx):
 
     with TestClient(create_app(ctx=ctx)) as client:
         data = (require_shared() / T1).read_bytes()
-        response = client.post("/predict", data={"entries": IMMICH_ENTRIES}, files={"image": ("blob", data, "application/octet-stream")})
+        response = client.post(
+            "/predict", data={"entries": IMMICH_ENTRIES}, files={"image": ("blob", data, "application/octet-stream")}
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert set(body) == {"facial-recognition", "imageHeight", "imageWidth"}
         assert (body["imageWidth"], body["imageHeight"]) == Image.open(io.BytesIO(data)).size
         assert len(body["facial-recognition"]) == 6
         assert '"x1":' in response.text and ".0," in response.text  # Immich's float-typed whole pixels
-        missing = client.post("/predict", data={"entries": IMMICH_ENTRIES.replace("buffalo_l", "antelopev2")}, files={"image": ("blob", data, "application/octet-stream")})
+        missing = client.post(
+            "/predict",
+            data={"entries": IMMICH_ENTRIES.replace("buffalo_l", "antelopev2")},
+            files={"image": ("blob", data, "application/octet-stream")},
+        )
         assert missing.status_code == 500 and "antelopev2" in missing.json()["detail"]
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from plugin_service.config import load_settings
 from plugin_service.context import ServiceContext
+from plugin_service.engines.faces.catalog import FACE_CATALOG
 from plugin_service.engines.faces.loader import get_face_model, load_face_model
 from plugin_service.engines.faces.pack import PackNotFound, find_pack_files
-from plugin_service.engines.faces.catalog import FACE_CATALOG
 from plugin_service.errors import ModelLoadError
 from tests.faces._models import make_pack, scrfd_path
 from tests.faces.conftest import load_rgb
@@ -34,7 +34,11 @@ def test_both_layouts_and_nested_zip_folders_are_found(tmp_path, graphs):
     immich = find_pack_files(make_pack(tmp_path / "a", detector, graphs["arcface"], "immich"))
     assert immich.layout == "immich" and immich.detector.name == "model.onnx"
     insightface = find_pack_files(make_pack(tmp_path / "b", detector, graphs["arcface"], "insightface"))
-    assert (insightface.layout, insightface.detector.name, insightface.recogniser.name) == ("insightface", "det_500m.onnx", "w600k_mbf.onnx")
+    assert (insightface.layout, insightface.detector.name, insightface.recogniser.name) == (
+        "insightface",
+        "det_500m.onnx",
+        "w600k_mbf.onnx",
+    )
     # antelopev2.zip unpacks into antelopev2/antelopev2/, with the landmark models beside.
     nested = tmp_path / "antelopev2" / "antelopev2"
     nested.mkdir(parents=True)
@@ -79,7 +83,9 @@ def fake_hugging_face(tmp_path, graphs):
 
 
 def test_packs_download_from_hugging_face_layout_through_the_store(tmp_path, fake_hugging_face):
-    settings = load_settings({}, model_dir=str(tmp_path / "models"), hf_endpoint=fake_hugging_face, ort_intra_op_threads=1)
+    settings = load_settings(
+        {}, model_dir=str(tmp_path / "models"), hf_endpoint=fake_hugging_face, ort_intra_op_threads=1
+    )
     ctx = ServiceContext.from_settings(settings)
     # A previous download stopped after the detector: the store fetches the rest.
     partial = tmp_path / "models" / "facial-recognition" / "buffalo_s" / "detection"
@@ -103,7 +109,9 @@ def test_faces_command_finds_and_compares(pack_root, monkeypatch, tmp_path):
     photo = str(require_shared() / T1)
     copy = tmp_path / "copy.jpg"
     shutil.copyfile(photo, copy)
-    result = CliRunner().invoke(main, ["faces", "--model", "buffalo_s", "--min-score", "0.5", "--compare", photo, str(copy)])
+    result = CliRunner().invoke(
+        main, ["faces", "--model", "buffalo_s", "--min-score", "0.5", "--compare", photo, str(copy)]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.count("6 face(s)") == 2 and "+1.000" in result.output
     missing = CliRunner().invoke(main, ["faces", "--model", "antelopev2", photo], env={"PLUGIN_SERVICE_OFFLINE": "1"})

@@ -47,7 +47,9 @@ def test_embeddings_are_512_unit_vectors_for_any_number_of_faces(graphs):
     embeddings = recogniser.embed(crops)
     assert recogniser.dimension == 512 and embeddings.shape == (5, 512) and embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(recogniser.embed(crops[2:3])[0], embeddings[2], rtol=1e-4, atol=1e-6)  # batching is invisible
+    np.testing.assert_allclose(
+        recogniser.embed(crops[2:3])[0], embeddings[2], rtol=1e-4, atol=1e-6
+    )  # batching is invisible
     assert recogniser.embed(crops[:0]).shape == (0, 512)
 
 

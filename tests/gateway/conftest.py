@@ -7,9 +7,15 @@ from plugin_service.app import create_app
 from plugin_service.config import load_settings
 from tests.gateway.servers import StandIn, serve_in_thread
 
-FACES = '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}},"recognition":{"modelName":"buffalo_l"}}}'
+FACES = (
+    '{"facial-recognition":{"detection":{"modelName":"buffalo_l","options":{"minScore":0.7}},"recognition":{"modelName":'
+    '"buffalo_l"}}}'
+)
 CLIP_VISUAL = '{"clip":{"visual":{"modelName":"ViT-B-32__openai"}}}'
-OCR = '{"ocr":{"detection":{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.5,"maxResolution":736}},"recognition":{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.8}}}}'
+OCR = (
+    '{"ocr":{"detection":{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.5,"maxResolution":736}},"recognition":'
+    '{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.8}}}}'
+)
 
 
 def png(width: int = 64, height: int = 48, seed: int = 0) -> bytes:

@@ -14,8 +14,8 @@ import time
 import httpx
 import uvicorn
 
-from tests._paths import REPO_ROOT
 from tests._net import free_port
+from tests._paths import REPO_ROOT
 
 
 class StandIn:
@@ -30,7 +30,7 @@ class StandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "StandIn":
+    def start(self) -> StandIn:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.gateway.standin", "--port", str(self.port), "--name", self.name],
             cwd=REPO_ROOT,
@@ -98,9 +98,18 @@ def serve_in_thread(app, log_level: str = "warning", sock: socket.socket | None 
 def plugin_service_worker(model_dir: str):
     """A second, separate plugin-service process (``plugin-service serve``), as a GPU worker would run."""
     port = free_port()
-    env = {**os.environ, "PLUGIN_SERVICE_OFFLINE": "true", "PLUGIN_SERVICE_MODEL_DIR": model_dir, "PLUGIN_SERVICE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PLUGIN_SERVICE_OFFLINE": "true",
+        "PLUGIN_SERVICE_MODEL_DIR": model_dir,
+        "PLUGIN_SERVICE_LOG_LEVEL": "WARNING",
+    }
     env.pop("PLUGIN_SERVICE_UPSTREAMS", None)
-    process = subprocess.Popen([sys.executable, "-m", "plugin_service", "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO_ROOT, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plugin_service", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -35,7 +35,7 @@ def image_size(image: bytes) -> tuple[int, int]:
 
 
 def embedding(seed: str, n: int = 8) -> str:
-    return "[" + ",".join(f"{int(seed[i * 2:i * 2 + 2], 16) / 255:.6f}" for i in range(n)) + "]"
+    return "[" + ",".join(f"{int(seed[i * 2 : i * 2 + 2], 16) / 255:.6f}" for i in range(n)) + "]"
 
 
 def task_answer(task: str, types: dict, seed: str, name: str):
@@ -44,9 +44,20 @@ def task_answer(task: str, types: dict, seed: str, name: str):
     if task == "clip":
         return embedding(seed)
     if task == "facial-recognition":
-        return [{"boundingBox": {"x1": 1.0, "y1": 2.0, "x2": 30.0, "y2": 40.0}, "embedding": embedding(seed[8:]), "score": 0.9}]
+        return [
+            {
+                "boundingBox": {"x1": 1.0, "y1": 2.0, "x2": 30.0, "y2": 40.0},
+                "embedding": embedding(seed[8:]),
+                "score": 0.9,
+            }
+        ]
     if task == "ocr":
-        return {"box": [0.1, 0.1, 0.5, 0.1, 0.5, 0.2, 0.1, 0.2], "boxScore": [0.95], "text": [f"{name} {model} {seed[:12]}"], "textScore": [0.9]}
+        return {
+            "box": [0.1, 0.1, 0.5, 0.1, 0.5, 0.2, 0.1, 0.2],
+            "boxScore": [0.95],
+            "text": [f"{name} {model} {seed[:12]}"],
+            "textScore": [0.9],
+        }
     return {"echo": seed[:16], "upstream": name, "model": model}
 
 

@@ -27,7 +27,10 @@ def backends(t: RoutingTable, entries: str) -> dict[str, str]:
 
 def test_defaults_local_clip_and_ocr_faces_and_unknown_upstream():
     t = table(upstreams="http://127.0.0.1:9/")
-    entries = '{"clip":{"visual":{"modelName":"ViT-B-32__openai"}},"facial-recognition":{"detection":{"modelName":"buffalo_l"},"recognition":{"modelName":"buffalo_l"}},"new-task":{"x":{"modelName":"m"}}}'
+    entries = (
+        '{"clip":{"visual":{"modelName":"ViT-B-32__openai"}},"facial-recognition":{"detection":{"modelName":"buffalo_l"},'
+        '"recognition":{"modelName":"buffalo_l"}},"new-task":{"x":{"modelName":"m"}}}'
+    )
     assert backends(t, entries) == {"clip": "local", "facial-recognition": "default", "new-task": "default"}
     assert backends(t, OCR) == {"ocr": "local"}
 
@@ -35,14 +38,19 @@ def test_defaults_local_clip_and_ocr_faces_and_unknown_upstream():
 def test_faces_local_when_a_face_pack_is_configured(monkeypatch):
     monkeypatch.setattr(routing, "faces_available_locally", lambda settings: True)
     t = table(upstreams="gpu=http://127.0.0.1:9/")
-    assert backends(t, '{"facial-recognition":{"detection":{"modelName":"buffalo_l"},"recognition":{"modelName":"buffalo_l"}}}') == {"facial-recognition": "local"}
+    assert backends(
+        t, '{"facial-recognition":{"detection":{"modelName":"buffalo_l"},"recognition":{"modelName":"buffalo_l"}}}'
+    ) == {"facial-recognition": "local"}
 
 
 def test_compact_routes_first_match_wins_with_type_pattern_and_alias():
     routes = parse_routes("clip.textual:ViT-*=gpu; clip:ViT-B-16__openai=local>chinese-clip-vit-base-patch16\n*=immich")
     assert [r.describe() for r in routes] == ["clip.textual:ViT-*=gpu", "clip:ViT-B-16__openai=local", "*=immich"]
     assert routes[1].aliases == {"*": "chinese-clip-vit-base-patch16"}
-    t = table(upstreams="gpu=http://127.0.0.1:9;immich=http://127.0.0.1:10", routes="clip.textual:ViT-*=gpu;clip:ViT-B-16__openai=local>cn;*=immich")
+    t = table(
+        upstreams="gpu=http://127.0.0.1:9;immich=http://127.0.0.1:10",
+        routes="clip.textual:ViT-*=gpu;clip:ViT-B-16__openai=local>cn;*=immich",
+    )
     assert backends(t, '{"clip":{"textual":{"modelName":"ViT-B-32__openai"}}}') == {"clip": "gpu"}
     assert backends(t, '{"clip":{"visual":{"modelName":"ViT-B-32__openai"}}}') == {"clip": "immich"}
     plan = t.assign(parse_entries('{"clip":{"visual":{"modelName":"ViT-B-16__openai"}}}'))
@@ -69,7 +77,10 @@ allow = ["10.0.0.0/8"]
     )
     s = load_settings({}, gateway_config=str(path), routes="ocr=gpu")
     config = load_gateway_config(s)
-    assert config.pools[0].urls == ("http://127.0.0.1:9/ml/", "http://127.0.0.1:10") and config.pools[0].failure_threshold == 5
+    assert (
+        config.pools[0].urls == ("http://127.0.0.1:9/ml/", "http://127.0.0.1:10")
+        and config.pools[0].failure_threshold == 5
+    )
     assert config.timeout_s == 30 and config.security.allow == ("10.0.0.0/8",)
     t = RoutingTable.build(config, s)
     assert backends(t, OCR) == {"ocr": "gpu"}  # the environment's route comes first
@@ -80,7 +91,9 @@ allow = ["10.0.0.0/8"]
 
 def test_json_file(tmp_path):
     path = tmp_path / "gateway.json"
-    path.write_text(json.dumps({"upstreams": {"a": {"urls": ["http://127.0.0.1:9"]}}, "routes": [{"task": "*", "backend": "a"}]}))
+    path.write_text(
+        json.dumps({"upstreams": {"a": {"urls": ["http://127.0.0.1:9"]}}, "routes": [{"task": "*", "backend": "a"}]})
+    )
     config = load_gateway_config(load_settings({}, gateway_config=str(path)))
     assert config.pool_names() == ["a"]
 

@@ -53,7 +53,9 @@ def test_bad_answers_fail_over(fresh, gateway, mode):
 def test_slow_upstream_times_out_and_fails_over(fresh, gateway):
     a, b = fresh
     a.control("ok", delay_s=3)
-    url, _ = gateway(upstreams=f"slow={a.url},{b.url}", routes="facial-recognition=slow", upstream_timeout_s=0.5, health_interval_s=0)
+    url, _ = gateway(
+        upstreams=f"slow={a.url},{b.url}", routes="facial-recognition=slow", upstream_timeout_s=0.5, health_interval_s=0
+    )
     started = time.monotonic()
     answers = [faces(url, seed) for seed in range(2)]
     assert all(r.status_code == 200 and right_answer(r, seed) for seed, r in enumerate(answers))
@@ -107,7 +109,9 @@ def test_recovery_after_restart(gateway):
             faces(url, 99)
             time.sleep(0.05)
         assert a.requests(), "the restarted upstream never got traffic again"
-        assert f'plugin_service_upstream_healthy{{pool="default",url="{a.url}/"}} 1.0' in httpx.get(url + "/metrics").text
+        assert (
+            f'plugin_service_upstream_healthy{{pool="default",url="{a.url}/"}} 1.0' in httpx.get(url + "/metrics").text
+        )
     finally:
         a.stop()
         b.stop()
@@ -132,7 +136,9 @@ def test_fallback_backend_when_a_pool_fails(fresh, gateway):
 
     _, b = fresh
     dead = f"http://127.0.0.1:{free_port()}"
-    url, _ = gateway(upstreams=f"gpu={dead};b={b.url}", routes="ocr=gpu|local;facial-recognition=gpu|b", health_interval_s=0)
+    url, _ = gateway(
+        upstreams=f"gpu={dead};b={b.url}", routes="ocr=gpu|local;facial-recognition=gpu|b", health_interval_s=0
+    )
     ocr = httpx.post(url + "/predict", **image_request(OCR, png(seed=8)), timeout=120)
     assert ocr.status_code == 200, ocr.text
     assert ocr.json()["ocr"] == {"box": [], "boxScore": [], "text": [], "textScore": []}

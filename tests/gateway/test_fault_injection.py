@@ -37,7 +37,9 @@ def test_kill_and_restart_one_of_two_upstreams_under_load(gateway):
             local.client = httpx.Client(timeout=30)
         try:
             response = local.client.post(
-                url + "/predict", data={"entries": FACES}, files={"image": ("blob", images[i], "application/octet-stream")}
+                url + "/predict",
+                data={"entries": FACES},
+                files={"image": ("blob", images[i], "application/octet-stream")},
             )
             result = (response.status_code, response.json())
         except httpx.HTTPError as exc:  # a lost request: no answer at all
@@ -68,7 +70,9 @@ def test_kill_and_restart_one_of_two_upstreams_under_load(gateway):
     failed_at_a = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
-        if line.startswith("plugin_service_upstream_attempts_total") and f'url="{a.url}/"' in line and 'result="ok"' not in line
+        if line.startswith("plugin_service_upstream_attempts_total")
+        and f'url="{a.url}/"' in line
+        and 'result="ok"' not in line
     )
     assert not lost, lost[:3]
     assert not wrong, wrong[:3]

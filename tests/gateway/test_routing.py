@@ -63,7 +63,9 @@ def test_split_two_upstreams_and_merge(fresh, gateway):
     body = response.json()
     assert body == {
         "clip": expected_answer({"clip": entries["clip"]}, image, None, "a")["clip"],
-        "facial-recognition": expected_answer({"facial-recognition": entries["facial-recognition"]}, image, None, "b")["facial-recognition"],
+        "facial-recognition": expected_answer({"facial-recognition": entries["facial-recognition"]}, image, None, "b")[
+            "facial-recognition"
+        ],
         "imageHeight": 30,
         "imageWidth": 80,
     }
@@ -82,7 +84,9 @@ def test_split_local_ocr_and_upstream_faces(fresh, gateway):
     local_only = httpx.post(url + "/predict", **image_request(OCR, image), timeout=120)
     assert local_only.status_code == 200, local_only.text
     assert a.requests() == []  # ocr is local by default
-    merged = httpx.post(url + "/predict", **image_request(json.dumps(json.loads(OCR) | json.loads(FACES)), image), timeout=120)
+    merged = httpx.post(
+        url + "/predict", **image_request(json.dumps(json.loads(OCR) | json.loads(FACES)), image), timeout=120
+    )
     assert merged.status_code == 200, merged.text
     body = merged.json()
     assert body["ocr"] == local_only.json()["ocr"]
@@ -94,10 +98,16 @@ def test_split_local_ocr_and_upstream_faces(fresh, gateway):
 def test_alias_rewrites_model_name_and_warns(fresh, gateway, caplog):
     a, _ = fresh
     with caplog.at_level(logging.WARNING, logger="plugin_service.gateway"):
-        url, _ = gateway(upstreams=a.url, routes="clip:ViT-B-16__openai=default>chinese-clip-vit-base-patch16;clip=default")
-    assert any("model alias" in r.getMessage() and "chinese-clip-vit-base-patch16" in r.getMessage() for r in caplog.records)
+        url, _ = gateway(
+            upstreams=a.url, routes="clip:ViT-B-16__openai=default>chinese-clip-vit-base-patch16;clip=default"
+        )
+    assert any(
+        "model alias" in r.getMessage() and "chinese-clip-vit-base-patch16" in r.getMessage() for r in caplog.records
+    )
     image = png(seed=4)
-    aliased = httpx.post(url + "/predict", **image_request('{"clip":{"visual":{"modelName":"ViT-B-16__openai"}}}', image))
+    aliased = httpx.post(
+        url + "/predict", **image_request('{"clip":{"visual":{"modelName":"ViT-B-16__openai"}}}', image)
+    )
     plain = httpx.post(url + "/predict", **image_request(CLIP_VISUAL, image))
     assert aliased.status_code == plain.status_code == 200
     names = [json.loads(r["entries"])["clip"]["visual"]["modelName"] for r in a.requests()]
@@ -184,7 +194,7 @@ def test_captured_immich_requests_pass_through_unchanged(fresh, gateway):
         assert via.status_code == 200, (capture.name, via.text)
         assert via.content == direct.content, capture.name
     received = a.requests()[0::2]  # gateway-forwarded ones; the direct calls interleave
-    for capture, record in zip(captures, received):
+    for capture, record in zip(captures, received, strict=True):
         assert json.loads(record["entries"]) == capture.entries
         if capture.image_size:
             image = (CONTRACT / f"{capture.name}-image.jpg").read_bytes()

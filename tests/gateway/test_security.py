@@ -35,8 +35,15 @@ def test_shared_secret_forms(fresh, gateway, caplog):
         wrong = httpx.post(url + "/predict", headers={"authorization": "Bearer nope"}, **image_request(FACES, png()))
         assert wrong.status_code == 401
         basic = base64.b64encode(f"immich:{SECRET}".encode()).decode()
-        for headers in ({"authorization": f"Bearer {SECRET}"}, {"authorization": f"Basic {basic}"}, {"x-api-key": SECRET}, {"api-key": SECRET}):
-            assert httpx.post(url + "/predict", headers=headers, **image_request(FACES, png())).status_code == 200, headers
+        for headers in (
+            {"authorization": f"Bearer {SECRET}"},
+            {"authorization": f"Basic {basic}"},
+            {"x-api-key": SECRET},
+            {"api-key": SECRET},
+        ):
+            assert httpx.post(url + "/predict", headers=headers, **image_request(FACES, png())).status_code == 200, (
+                headers
+            )
         # What an unmodified Immich can do: IMMICH_MACHINE_LEARNING_URL=http://gateway:3003/<secret>/
         prefix = f"{url}/{SECRET}/"
         assert httpx.get(prefix + "ping").text == "pong"
@@ -61,7 +68,15 @@ def test_access_log_lines_are_redacted():
     """uvicorn logs the request path: a /<secret>/predict must not end up in the access log."""
     from plugin_service.gateway.logs import RedactSecret
 
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "POST", f"/{SECRET}/predict", "1.1", 200), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "POST", f"/{SECRET}/predict", "1.1", 200),
+        None,
+    )
     RedactSecret(SECRET).filter(record)
     assert record.getMessage() == '127.0.0.1:5 - "POST /***/predict HTTP/1.1" 200'
 

@@ -30,7 +30,14 @@ def pack_root(tmp_path_factory):
 
 
 def _client(pack_root, tmp_path, **settings) -> TestClient:
-    values = dict(mt_photos_api_key=KEY, face_pack_dir=str(pack_root), model_dir=str(tmp_path / "models"), offline=True, ort_intra_op_threads=1, request_threads=1)
+    values = dict(
+        mt_photos_api_key=KEY,
+        face_pack_dir=str(pack_root),
+        model_dir=str(tmp_path / "models"),
+        offline=True,
+        ort_intra_op_threads=1,
+        request_threads=1,
+    )
     values.update(settings)
     ctx = ServiceContext.from_settings(load_settings({}, **values))
     return TestClient(create_app(ctx=ctx))
@@ -93,14 +100,14 @@ def test_ocr_in_the_references_string_shape(client):
     result = body["result"]
     assert set(result) == {"texts", "scores", "boxes"} and "正品促销" in result["texts"]
     assert len(result["texts"]) == len(result["scores"]) == len(result["boxes"])
-    for score, box in zip(result["scores"], result["boxes"]):
+    for score, box in zip(result["scores"], result["boxes"], strict=True):
         assert isinstance(score, str) and len(score.split(".")[1]) == 2 and 0 <= float(score) <= 1
         assert set(box) == {"x", "y", "width", "height"} and all(isinstance(v, str) for v in box.values())
         assert float(box["width"]) > 0 and float(box["height"]) > 0
     width, height = Image.open(require_shared() / SIGN).size
     for box in result["boxes"]:  # x, y = top-left corner; width/height from it (the reference's convention)
-        assert -2 <= float(box["x"]) and float(box["x"]) + float(box["width"]) <= width + 2
-        assert -2 <= float(box["y"]) and float(box["y"]) + float(box["height"]) <= height + 2
+        assert float(box["x"]) >= -2 and float(box["x"]) + float(box["width"]) <= width + 2
+        assert float(box["y"]) >= -2 and float(box["y"]) + float(box["height"]) <= height + 2
 
 
 def test_represent_in_the_insightface_api_shape(client):
@@ -110,21 +117,27 @@ def test_represent_in_the_insightface_api_shape(client):
     for face in body["result"]:
         assert set(face) == {"embedding", "facial_area", "face_confidence"}
         assert len(face["embedding"]) == 512 and abs(np.linalg.norm(face["embedding"]) - 1) < 1e-4
-        assert set(face["facial_area"]) == {"x", "y", "w", "h"} and all(isinstance(v, int) for v in face["facial_area"].values())
+        assert set(face["facial_area"]) == {"x", "y", "w", "h"} and all(
+            isinstance(v, int) for v in face["facial_area"].values()
+        )
         assert face["face_confidence"] >= 0.65
 
 
 def test_no_face_is_an_empty_result(client):
     buffer = io.BytesIO()
     Image.new("RGB", (320, 240), "gray").save(buffer, "JPEG")
-    body = client.post("/represent", headers={"api-key": KEY}, files={"file": ("g.jpg", buffer.getvalue(), "image/jpeg")}).json()
+    body = client.post(
+        "/represent", headers={"api-key": KEY}, files={"file": ("g.jpg", buffer.getvalue(), "image/jpeg")}
+    ).json()
     assert body["result"] == [] and "msg" not in body
 
 
 @pytest.mark.parametrize("path", ["/ocr", "/clip/img", "/represent"])
 def test_bad_uploads_answer_in_the_references_error_form(client, path):
     headers = {"api-key": KEY}
-    not_image = client.post(path, headers=headers, files={"file": ("notes.txt", b"definitely not an image", "text/plain")})
+    not_image = client.post(
+        path, headers=headers, files={"file": ("notes.txt", b"definitely not an image", "text/plain")}
+    )
     assert not_image.status_code == 200 and not_image.json()["result"] == [] and "notes.txt" in not_image.json()["msg"]
     missing = client.post(path, headers=headers, data={"other": "x"})
     assert missing.status_code == 200 and missing.json()["result"] == [] and "file" in missing.json()["msg"]
@@ -154,7 +167,11 @@ def test_clip_vectors_are_16_decimal_strings(client, monkeypatch):
 
     monkeypatch.setattr(service, "image_encoder", lambda ctx, name: FakeEncoder("visual", name))
     monkeypatch.setattr(service, "text_encoder", lambda ctx, name: FakeEncoder("textual", name))
-    monkeypatch.setattr(client.app.state.ctx, "settings", load_settings({}, mt_photos_api_key=KEY, mt_photos_clip_model="chinese-clip-test"))
+    monkeypatch.setattr(
+        client.app.state.ctx,
+        "settings",
+        load_settings({}, mt_photos_api_key=KEY, mt_photos_clip_model="chinese-clip-test"),
+    )
     image = client.post("/clip/img", headers={"api-key": KEY}, files=_file(T1)).json()["result"]
     text = client.post("/clip/txt", headers={"api-key": KEY}, json={"text": "海边的日落"}).json()["result"]
     for result in (image, text):
@@ -185,7 +202,9 @@ def test_animated_gif_uses_the_first_frame(client):
     rgb = Image.open(require_shared() / T1).convert("RGB")
     buffer = io.BytesIO()
     rgb.save(buffer, "GIF", save_all=True, append_images=[Image.new("RGB", rgb.size, "black")], duration=100, loop=0)
-    body = client.post("/represent", headers={"api-key": KEY}, files={"file": ("t1.gif", buffer.getvalue(), "image/gif")}).json()
+    body = client.post(
+        "/represent", headers={"api-key": KEY}, files={"file": ("t1.gif", buffer.getvalue(), "image/gif")}
+    ).json()
     assert len(body["result"]) >= 5  # a 256-colour palette costs a little detail
 
 
@@ -196,7 +215,9 @@ def test_router_works_in_a_minimal_app_with_the_context_and_executors_in_state(p
     from plugin_service.mtphotos.routes import router
     from plugin_service.serving import Executors
 
-    ctx = ServiceContext.from_settings(load_settings({}, mt_photos_api_key=KEY, face_pack_dir=str(pack_root), model_dir=str(tmp_path)))
+    ctx = ServiceContext.from_settings(
+        load_settings({}, mt_photos_api_key=KEY, face_pack_dir=str(pack_root), model_dir=str(tmp_path))
+    )
     state = State({"ctx": ctx, "executors": Executors.create(1)})
     with TestClient(Litestar(route_handlers=[router], state=state)) as client:
         assert client.post("/check", headers={"api-key": KEY}).json()["result"] == "pass"
@@ -210,5 +231,7 @@ def test_ocr_reads_rendered_chinese_and_a_tight_single_line_crop(client):
     for padding in (30, 2):  # a normal picture, then a crop with no room around the line
         buffer = io.BytesIO()
         render_lines(["人工智能相册"], size=32, padding=padding).save(buffer, "PNG")
-        result = client.post("/ocr", headers={"api-key": KEY}, files={"file": ("line.png", buffer.getvalue(), "image/png")}).json()["result"]
+        result = client.post(
+            "/ocr", headers={"api-key": KEY}, files={"file": ("line.png", buffer.getvalue(), "image/png")}
+        ).json()["result"]
         assert [t.replace(" ", "") for t in result["texts"]] == ["人工智能相册"], padding

@@ -21,7 +21,9 @@ def cjk_font_path() -> str:
     pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
 
 
-def render_lines(lines: list[str], size: int = 40, padding: int = 30, spacing: int = 24, fg="black", bg="white") -> Image.Image:
+def render_lines(
+    lines: list[str], size: int = 40, padding: int = 30, spacing: int = 24, fg="black", bg="white"
+) -> Image.Image:
     font = ImageFont.truetype(cjk_font_path(), size)
     widths = [font.getbbox(line)[2] for line in lines]
     height = padding * 2 + len(lines) * size + (len(lines) - 1) * spacing

@@ -13,8 +13,7 @@ import unicodedata
 
 import pytest
 
-from plugin_service.engines.ocr import OcrOptions
-from plugin_service.engines.ocr import get_ocr_model
+from plugin_service.engines.ocr import OcrOptions, get_ocr_model
 from plugin_service.imaging import decode_image, to_array
 from tests._paths import DATA, require_shared
 
@@ -87,7 +86,9 @@ def test_upside_down_line_with_angle_classifier(tmp_path):
     from plugin_service.config import load_settings
     from plugin_service.context import ServiceContext
 
-    ctx = ServiceContext.from_settings(load_settings({}, offline=True, model_dir=str(tmp_path), ocr_use_angle_classifier=True))
+    ctx = ServiceContext.from_settings(
+        load_settings({}, offline=True, model_dir=str(tmp_path), ocr_use_angle_classifier=True)
+    )
     model = get_ocr_model(ctx, DEFAULT_MODEL)
     path = DATA / "ocr/RapidAI__RapidOCR/python/tests/test_files/text_cls.jpg"
     assert read(model, path, use_angle_classifier=True, rec_min_score=0.5) == ["怪我咯"]
@@ -134,5 +135,11 @@ def test_immich_default_model_reads_chinese(ocr_ctx):
     got = read(model, DATA / "ocr/breezedeus__CnOCR/docs/examples/multi-line_cn2.png", rec_min_score=0.8)
     assert [norm(t) for t in got] == [
         norm(t)
-        for t in ["当然，在媒介越来越多的情形下,", "意味着传播方式的变化。过去主流", "的是大众传播,现在互动性和定制", "性带来了新的挑战——如何让品牌", "与消费者更加互动。"]
+        for t in [
+            "当然，在媒介越来越多的情形下,",
+            "意味着传播方式的变化。过去主流",
+            "的是大众传播,现在互动性和定制",
+            "性带来了新的挑战——如何让品牌",
+            "与消费者更加互动。",
+        ]
     ]

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from plugin_service.engines.ocr import OcrOptions
-from plugin_service.engines.ocr import get_ocr_model
+from plugin_service.engines.ocr import OcrOptions, get_ocr_model
 from tests.ocr.fonts import render_lines
 
 MODELS = ["PP-OCRv6_small", "PP-OCRv5_mobile"]
@@ -48,7 +47,9 @@ def test_shop_sign_light_on_dark(ocr_ctx):
 
 def test_small_text(ocr_ctx):
     lines = ["发票代码 144031900110", "开票日期 2024年05月18日"]
-    assert squeeze(read(ocr_ctx, "PP-OCRv6_small", render_lines(lines, size=16, padding=10, spacing=8))) == squeeze(lines)
+    assert squeeze(read(ocr_ctx, "PP-OCRv6_small", render_lines(lines, size=16, padding=10, spacing=8))) == squeeze(
+        lines
+    )
 
 
 def test_slightly_rotated_photo_of_text(ocr_ctx):

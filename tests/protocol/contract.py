@@ -30,7 +30,11 @@ def load_captures() -> list[Capture]:
             Capture(
                 name=path.stem,
                 task=next(iter(record["entries"])),
-                headers={k: v for k, v in record["headers"].items() if k.lower() not in ("host", "content-length", "connection")},
+                headers={
+                    k: v
+                    for k, v in record["headers"].items()
+                    if k.lower() not in ("host", "content-length", "connection")
+                },
                 body=rebuild_body(record, path.parent),
                 entries=record["entries"],
                 image_size=tuple(record["image_size_wh"]) if record.get("image_size_wh") else None,

@@ -7,7 +7,10 @@ import io
 import pytest
 from PIL import Image
 
-OCR = '{"ocr":{"detection":{"modelName":"PP-OCRv6_small","options":{"minScore":0.5,"maxResolution":736}},"recognition":{"modelName":"PP-OCRv6_small","options":{"minScore":0.8}}}}'
+OCR = (
+    '{"ocr":{"detection":{"modelName":"PP-OCRv6_small","options":{"minScore":0.5,"maxResolution":736}},"recognition":'
+    '{"modelName":"PP-OCRv6_small","options":{"minScore":0.8}}}}'
+)
 
 
 def jpeg(width=64, height=48, mode="RGB", fmt="JPEG") -> bytes:
@@ -72,7 +75,10 @@ def test_recognition_without_detection_is_400(client):
     [
         ('{"ocr":{"visual":{"modelName":"PP-OCRv6_small"}}}', "ocr/visual"),
         ('{"speech":{"detection":{"modelName":"x"}}}', "speech"),
-        ('{"ocr":{"detection":{"modelName":"PP-OCRv9_giant"},"recognition":{"modelName":"PP-OCRv9_giant"}}}', "PP-OCRv9_giant"),
+        (
+            '{"ocr":{"detection":{"modelName":"PP-OCRv9_giant"},"recognition":{"modelName":"PP-OCRv9_giant"}}}',
+            "PP-OCRv9_giant",
+        ),
     ],
 )
 def test_unknown_task_type_or_model_is_500_with_reason(client, entries, fragment):
@@ -82,7 +88,11 @@ def test_unknown_task_type_or_model_is_500_with_reason(client, entries, fragment
 
 
 def test_model_missing_offline_names_the_file(client):
-    response = post(client, '{"ocr":{"detection":{"modelName":"PP-OCRv5_server"},"recognition":{"modelName":"PP-OCRv5_server"}}}', image=jpeg())
+    response = post(
+        client,
+        '{"ocr":{"detection":{"modelName":"PP-OCRv5_server"},"recognition":{"modelName":"PP-OCRv5_server"}}}',
+        image=jpeg(),
+    )
     assert response.status_code == 500
     detail = response.json()["detail"]
     assert "Failed to load model 'PP-OCRv5_server'" in detail and "model.onnx" in detail and "offline" in detail
@@ -112,7 +122,19 @@ def test_oversized_body_is_413(client):
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize("mode, fmt", [("CMYK", "JPEG"), ("L", "PNG"), ("LA", "PNG"), ("RGBA", "PNG"), ("P", "PNG"), ("I;16", "PNG"), ("RGB", "WEBP"), ("1", "PNG")])
+@pytest.mark.parametrize(
+    "mode, fmt",
+    [
+        ("CMYK", "JPEG"),
+        ("L", "PNG"),
+        ("LA", "PNG"),
+        ("RGBA", "PNG"),
+        ("P", "PNG"),
+        ("I;16", "PNG"),
+        ("RGB", "WEBP"),
+        ("1", "PNG"),
+    ],
+)
 def test_unusual_image_modes_are_read(client, mode, fmt):
     response = post(client, OCR, image=jpeg(120, 90, mode, fmt))
     assert response.status_code == 200, response.text
@@ -128,7 +150,10 @@ def test_service_keeps_serving_after_errors(client):
 
 
 def test_unknown_option_keys_are_ignored(client):
-    entries = '{"ocr":{"detection":{"modelName":"PP-OCRv6_small","options":{"minScore":0.5,"scoreMode":"slow","future":1}},"recognition":{"modelName":"PP-OCRv6_small"}}}'
+    entries = (
+        '{"ocr":{"detection":{"modelName":"PP-OCRv6_small","options":{"minScore":0.5,"scoreMode":"slow","future":'
+        '1}},"recognition":{"modelName":"PP-OCRv6_small"}}}'
+    )
     assert post(client, entries, image=jpeg()).status_code == 200
 
 

@@ -51,8 +51,13 @@ def test_ocr_capture_with_real_text(client):
     image = render_lines(["第一行 文字", "第二行"], size=48)
     buffer = BytesIO()
     image.save(buffer, "JPEG", quality=90)
-    entries = '{"ocr":{"detection":{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.5,"maxResolution":736}},"recognition":{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.8}}}}'
-    response = client.post("/predict", data={"entries": entries}, files={"image": ("blob", buffer.getvalue(), "application/octet-stream")})
+    entries = (
+        '{"ocr":{"detection":{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.5,"maxResolution":736}},"recognition":'
+        '{"modelName":"PP-OCRv5_mobile","options":{"minScore":0.8}}}}'
+    )
+    response = client.post(
+        "/predict", data={"entries": entries}, files={"image": ("blob", buffer.getvalue(), "application/octet-stream")}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     check_ocr(body, image.width, image.height)

@@ -12,10 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.ocr.fonts import render_lines
 from tests._net import free_port
+from tests.ocr.fonts import render_lines
 
-ENTRIES = '{"ocr":{"detection":{"modelName":"PP-OCRv6_small","options":{"minScore":0.5,"maxResolution":1440}},"recognition":{"modelName":"PP-OCRv6_small","options":{"minScore":0.8}}}}'
+ENTRIES = (
+    '{"ocr":{"detection":{"modelName":"PP-OCRv6_small","options":{"minScore":0.5,"maxResolution":1440}},"recognition":'
+    '{"modelName":"PP-OCRv6_small","options":{"minScore":0.8}}}}'
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,13 @@ def server(tmp_path_factory):
         PLUGIN_SERVICE_PRELOAD="ocr:recognition:PP-OCRv6_small",
         PLUGIN_SERVICE_REQUEST_THREADS="2",
     )
-    process = subprocess.Popen([sys.executable, "-m", "plugin_service", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plugin_service", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -57,7 +66,9 @@ def test_concurrent_requests_all_answer_and_ping_is_not_blocked(server):
     image = big_text_image()
 
     def ocr(_):
-        response = httpx.post(server + "/predict", data={"entries": ENTRIES}, files={"image": ("blob", image)}, timeout=120)
+        response = httpx.post(
+            server + "/predict", data={"entries": ENTRIES}, files={"image": ("blob", image)}, timeout=120
+        )
         return time.monotonic(), response
 
     with ThreadPoolExecutor(6) as pool:

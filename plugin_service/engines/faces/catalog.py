@@ -38,7 +38,11 @@ def _pack(name: str) -> ModelSpec:
         name=name,
         task="facial-recognition",
         files=tuple(
-            ModelFile(path=path, sha256="", sources=(Source(kind="huggingface", repo=f"immich-app/{name}", path=path, revision="main"),))
+            ModelFile(
+                path=path,
+                sha256="",
+                sources=(Source(kind="huggingface", repo=f"immich-app/{name}", path=path, revision="main"),),
+            )
             for path in (DETECTION, RECOGNITION)
         ),
         description=f"InsightFace {name}: {detector} detector + {recogniser} ArcFace (512-d)",

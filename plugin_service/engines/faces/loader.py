@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 from plugin_service.context import ServiceContext
+from plugin_service.engines.faces.catalog import FACE_CATALOG
 from plugin_service.engines.faces.model import FaceModel
 from plugin_service.engines.faces.pack import PackFiles, PackNotFound, find_pack_files
 from plugin_service.engines.faces.recognition import Recogniser
 from plugin_service.engines.faces.scrfd import ScrfdDetector
-from plugin_service.engines.faces.catalog import FACE_CATALOG
 from plugin_service.errors import ModelLoadError
 from plugin_service.store.catalog import UnknownModelError
 from plugin_service.store.store import ModelUnavailableError
@@ -66,7 +66,13 @@ def load_face_model(ctx: ServiceContext, name: str) -> FaceModel:
             ) from exc
     if files.recogniser is None:
         raise ModelLoadError(name, "the pack has a detector but no recognition model")
-    log.info("face pack %s: %s layout, detector %s, recogniser %s", name, files.layout, files.detector.name, files.recogniser.name)
+    log.info(
+        "face pack %s: %s layout, detector %s, recogniser %s",
+        name,
+        files.layout,
+        files.detector.name,
+        files.recogniser.name,
+    )
     try:
         detector = ScrfdDetector(ctx.onnx_session(files.detector), input_size=ctx.settings.face_detection_size)
         recogniser = Recogniser(ctx.onnx_session(files.recogniser))

@@ -39,5 +39,5 @@ class FaceModel:
             embeddings = list(self.recogniser.embed(crops))
         return [
             Face(tuple(float(v) for v in d.box), d.score, d.landmarks, e)  # type: ignore[arg-type]
-            for d, e in zip(detections, embeddings)
+            for d, e in zip(detections, embeddings, strict=True)
         ]

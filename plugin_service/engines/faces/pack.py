@@ -22,7 +22,16 @@ IMMICH_DETECTION = "detection/model.onnx"
 IMMICH_RECOGNITION = "recognition/model.onnx"
 # File-name patterns of InsightFace model-zoo detectors and recognisers.
 DETECTOR_PATTERNS = ("det_*.onnx", "scrfd*.onnx")
-RECOGNISER_PATTERNS = ("w600k*.onnx", "glint*.onnx", "*arcface*.onnx", "*r100*.onnx", "*r50*.onnx", "*r34*.onnx", "*r18*.onnx", "*mbf*.onnx")
+RECOGNISER_PATTERNS = (
+    "w600k*.onnx",
+    "glint*.onnx",
+    "*arcface*.onnx",
+    "*r100*.onnx",
+    "*r50*.onnx",
+    "*r34*.onnx",
+    "*r18*.onnx",
+    "*mbf*.onnx",
+)
 
 
 class PackNotFound(FileNotFoundError):

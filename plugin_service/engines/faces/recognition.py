@@ -26,7 +26,9 @@ class Recogniser:
         self._max_batch = batch if isinstance(batch, int) and batch > 0 else None
         size = node.shape[-2] if self._channels_last else node.shape[-1]
         if isinstance(size, int) and size != ALIGNED_SIZE:
-            raise ValueError(f"recogniser input is {size}×{size}; ArcFace alignment needs {ALIGNED_SIZE}×{ALIGNED_SIZE}")
+            raise ValueError(
+                f"recogniser input is {size}×{size}; ArcFace alignment needs {ALIGNED_SIZE}×{ALIGNED_SIZE}"
+            )
         self.dimension = _output_dimension(session)
 
     def embed(self, crops: np.ndarray) -> np.ndarray:

@@ -106,7 +106,7 @@ def decode(heads: list[np.ndarray], size: int) -> tuple[np.ndarray, np.ndarray, 
     """All anchors' scores (N,), boxes (N, 4) and landmarks (N, 10) in canvas pixels."""
     levels = _heads_by_level(heads, size)
     scores, boxes, landmarks = [], [], []
-    for stride, (score, distance, offsets) in zip(STRIDES, levels):
+    for stride, (score, distance, offsets) in zip(STRIDES, levels, strict=True):
         centers = anchor_centers(size, stride)
         distance = distance * stride
         scores.append(score[:, 0])
@@ -128,7 +128,9 @@ def _heads_by_level(heads: list[np.ndarray], size: int) -> list[tuple[np.ndarray
             levels.append((by_shape[(rows, 1)], by_shape[(rows, 4)], by_shape[(rows, 10)]))
         except KeyError:
             shapes = sorted(by_shape)
-            raise ValueError(f"SCRFD outputs {shapes} lack the {rows}-anchor level of stride {stride} for input {size}") from None
+            raise ValueError(
+                f"SCRFD outputs {shapes} lack the {rows}-anchor level of stride {stride} for input {size}"
+            ) from None
     return levels
 
 

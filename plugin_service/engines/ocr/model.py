@@ -61,7 +61,9 @@ class TextLine:
 class OcrModel:
     """A loaded detector + recogniser (+ optional angle classifier)."""
 
-    def __init__(self, detector, recogniser, *, keys_path: Path | None = None, classifier=None, rec_batch_size: int = 6):
+    def __init__(
+        self, detector, recogniser, *, keys_path: Path | None = None, classifier=None, rec_batch_size: int = 6
+    ):
         self.detector = detector
         self.recogniser = recogniser
         self.classifier = classifier
@@ -93,7 +95,7 @@ class OcrModel:
         texts, text_scores = self.recognise(crops)
         return [
             TextLine(tuple(map(tuple, box.tolist())), float(bs), text, float(ts))
-            for box, bs, text, ts in zip(boxes, box_scores, texts, text_scores)
+            for box, bs, text, ts in zip(boxes, box_scores, texts, text_scores, strict=True)
             if ts > options.rec_min_score and text.strip()
         ]
 
@@ -104,7 +106,14 @@ class OcrModel:
         tensor = detection_input(bgr, options.max_resolution)
         prob_map = self.detector.run(None, {self._det_input: tensor})[0]
         # A fresh post-processor per call: its threshold is per-request state.
-        post = DBPostProcess(thresh=0.3, box_thresh=options.det_min_score, max_candidates=1000, unclip_ratio=1.6, use_dilation=True, score_mode="fast")
+        post = DBPostProcess(
+            thresh=0.3,
+            box_thresh=options.det_min_score,
+            max_candidates=1000,
+            unclip_ratio=1.6,
+            use_dilation=True,
+            score_mode="fast",
+        )
         boxes, scores = post(prob_map, (height, width))
         if len(boxes) == 0:
             return np.empty((0, 4, 2), np.float32), np.empty(0, np.float32)
@@ -123,7 +132,7 @@ class OcrModel:
             tensor = np.stack([recognition_input(crops[i], max_ratio) for i in batch])
             logits = self.recogniser.run(None, {self._rec_input: tensor})[0]
             results, _ = self.decoder(logits)
-            for index, (text, score) in zip(batch, results):
+            for index, (text, score) in zip(batch, results, strict=True):
                 texts[index], scores[index] = text, float(score)
         return texts, scores
 
@@ -134,7 +143,7 @@ class OcrModel:
             batch = crops[start : start + self.rec_batch_size]
             tensor = np.stack([classifier_input(c) for c in batch])
             probs = self.classifier.run(None, {name: tensor})[0]
-            for crop, p in zip(batch, probs):
+            for crop, p in zip(batch, probs, strict=True):
                 rotated = int(np.argmax(p)) == 1 and float(np.max(p)) > 0.9
                 out.append(cv2.rotate(crop, cv2.ROTATE_180) if rotated else crop)
         return out

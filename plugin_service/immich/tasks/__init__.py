@@ -8,7 +8,7 @@ Embeddings are serialised with ``plugin_service.immich.embedding.embedding_strin
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from plugin_service.context import ServiceContext
 from plugin_service.immich.protocol import ModelEntry, Payload

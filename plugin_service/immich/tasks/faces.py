@@ -14,9 +14,9 @@ from plugin_service.context import ServiceContext
 from plugin_service.engines.faces.align import align_face
 from plugin_service.engines.faces.loader import get_face_model
 from plugin_service.errors import BadRequest, InvalidRequestFormat, ModelError
+from plugin_service.imaging import to_array
 from plugin_service.immich.embedding import embedding_string
 from plugin_service.immich.protocol import ImagePayload, ModelEntry, Payload
-from plugin_service.imaging import to_array
 
 # Immich's face_search column is vector(512): anything else cannot be stored.
 IMMICH_EMBEDDING_DIM = 512
@@ -46,7 +46,8 @@ def run(ctx: ServiceContext, types: dict[str, ModelEntry], payload: Payload) -> 
     embeddings = model.recogniser.embed(np.stack([align_face(rgb, d.landmarks) for d in detections]))
     if embeddings.shape[1] != IMMICH_EMBEDDING_DIM:
         raise ModelError(
-            f"Face model '{recognition.modelName}' gives {embeddings.shape[1]}-d embeddings; Immich stores {IMMICH_EMBEDDING_DIM}-d face vectors"
+            f"Face model '{recognition.modelName}' gives {embeddings.shape[1]}-d embeddings; "
+            f"Immich stores {IMMICH_EMBEDDING_DIM}-d face vectors"
         )
     return [
         {
@@ -62,7 +63,13 @@ def min_score_option(detection: ModelEntry) -> float:
     """``minScore`` is required, as in Immich v3.1.0 (the server always sends it; default 0.7)."""
     value = detection.options.get("minScore")
     if value is None:
-        raise InvalidRequestFormat("Invalid request format: facial-recognition.detection.options.minScore is required (Immich sends 0.7 by default)")
+        raise InvalidRequestFormat(
+            "Invalid request format: facial-recognition.detection.options.minScore is required (Immich sends 0.7 "
+            "by default)"
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise InvalidRequestFormat(f"Invalid request format: facial-recognition.detection.options.minScore must be a number between 0 and 1, got {value!r}")
+        raise InvalidRequestFormat(
+            f"Invalid request format: facial-recognition.detection.options.minScore must be a number between 0 and "
+            f"1, got {value!r}"
+        )
     return float(value)

@@ -7,8 +7,8 @@ from typing import Any
 from plugin_service.context import ServiceContext
 from plugin_service.engines.ocr import OcrOptions, TextLine, get_ocr_model
 from plugin_service.errors import BadRequest, InvalidRequestFormat
-from plugin_service.immich.protocol import ImagePayload, ModelEntry, Payload
 from plugin_service.imaging import to_array
+from plugin_service.immich.protocol import ImagePayload, ModelEntry, Payload
 
 # Immich ML's default when the server leaves recognition's minScore out (detection's are OcrOptions').
 IMMICH_REC_MIN_SCORE = 0.9
@@ -55,7 +55,9 @@ def immich_ocr_response(lines: list[TextLine], width: int, height: int) -> dict[
     }
 
 
-def _number(options: dict[str, Any], key: str, default: float, where: str, low: float, high: float, integer: bool = False) -> float:
+def _number(
+    options: dict[str, Any], key: str, default: float, where: str, low: float, high: float, integer: bool = False
+) -> float:
     value = options.get(key, default)
     if value is None:
         return default
@@ -63,5 +65,7 @@ def _number(options: dict[str, Any], key: str, default: float, where: str, low: 
         kind = "an integer" if integer else "a number"
         raise InvalidRequestFormat(f"Invalid request format: {where}.options.{key} must be {kind}, got {value!r}")
     if not low <= value <= high:
-        raise InvalidRequestFormat(f"Invalid request format: {where}.options.{key} must be between {low} and {high}, got {value!r}")
+        raise InvalidRequestFormat(
+            f"Invalid request format: {where}.options.{key} must be between {low} and {high}, got {value!r}"
+        )
     return float(value)
