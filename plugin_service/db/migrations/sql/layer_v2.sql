@@ -384,48 +384,69 @@ RETURNS TABLE("assetId" uuid, rank real, text_score real)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 #variable_conflict use_column
 DECLARE
-  substrings boolean := zh_search.substring_wanted(query);
+  n integer := 0;
+  seen integer := 0;
+  tokens_all integer;
+  m record;
 BEGIN
   max_results := least(greatest(coalesce(max_results, 100), 0), 10000);
   skip := least(greatest(coalesce(skip, 0), 0), 100000);
+  with_deleted := coalesce(with_deleted, false);
   IF query IS NULL OR owner_ids IS NULL OR cardinality(owner_ids) = 0 OR max_results = 0 THEN RETURN; END IF;
+  -- Token matches: every match of these owners is ranked (the index narrows by owner), then walked
+  -- best first and checked against Immich's filters one asset at a time until the page is full,
+  -- so a page costs the ranking plus about skip + max_results primary-key lookups.
+  FOR m IN EXECUTE
+      'SELECT t."assetId" AS id, t.rank AS r, t.text_score AS s FROM zh_search.match_tokens($1, $2, NULL) t
+       WHERE $3::real IS NULL OR t.rank < $3 OR (t.rank = $3 AND t."assetId" > $4)
+       ORDER BY t.rank DESC, t."assetId"'
+      USING query, owner_ids, after_rank, after_id LOOP
+    PERFORM FROM public.asset a
+      WHERE a.id = m.id AND a."ownerId" = ANY(owner_ids)
+        AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities))
+        AND (with_deleted OR a."deletedAt" IS NULL)
+        AND (taken_after IS NULL OR a."fileCreatedAt" >= taken_after)
+        AND (taken_before IS NULL OR a."fileCreatedAt" <= taken_before)
+        AND (asset_type IS NULL OR a.type::text = asset_type);
+    CONTINUE WHEN NOT FOUND;
+    seen := seen + 1;
+    CONTINUE WHEN seen <= skip;
+    "assetId" := m.id; rank := m.r; text_score := m.s;
+    RETURN NEXT;
+    n := n + 1;
+    IF n >= max_results THEN RETURN; END IF;
+  END LOOP;
+  -- The page reaches past the token matches: substring matches (rank 0.0001, below every token
+  -- match) follow when the query wants them or the token path found nothing the user may see.
+  IF after_rank IS NULL THEN
+    tokens_all := seen;
+  ELSE
+    SELECT count(*) INTO tokens_all FROM zh_search.match_tokens(query, owner_ids, NULL) t JOIN public.asset a ON a.id = t."assetId"
+      WHERE a."ownerId" = ANY(owner_ids) AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities))
+        AND (with_deleted OR a."deletedAt" IS NULL)
+        AND (taken_after IS NULL OR a."fileCreatedAt" >= taken_after)
+        AND (taken_before IS NULL OR a."fileCreatedAt" <= taken_before)
+        AND (asset_type IS NULL OR a.type::text = asset_type);
+  END IF;
+  IF tokens_all > 0 AND NOT zh_search.substring_wanted(query) THEN RETURN; END IF;
   RETURN QUERY
-    WITH tok AS MATERIALIZED (
-      SELECT m."assetId", m.rank, m.text_score
-      FROM zh_search.match_tokens(query, owner_ids, NULL) m JOIN public.asset a ON a.id = m."assetId"
-      WHERE a."ownerId" = ANY(owner_ids)
-        AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities))
-        AND (coalesce(with_deleted, false) OR a."deletedAt" IS NULL)
-        AND (taken_after IS NULL OR a."fileCreatedAt" >= taken_after)
-        AND (taken_before IS NULL OR a."fileCreatedAt" <= taken_before)
-        AND (asset_type IS NULL OR a.type::text = asset_type)
-    ), page_tok AS MATERIALIZED (
-      SELECT * FROM tok t
-      WHERE after_rank IS NULL OR t.rank < after_rank OR (t.rank = after_rank AND t."assetId" > after_id)
-    ), sub AS MATERIALIZED (
-      -- substring matches rank below every token match: computed only when the page reaches past them
-      -- (or the token path found nothing the user may see)
-      SELECT m."assetId", m.rank, m.text_score
-      FROM zh_search.match_substrings(query, owner_ids, NULL) m JOIN public.asset a ON a.id = m."assetId"
-      WHERE ((SELECT count(*) FROM tok) = 0
-             OR (substrings AND (SELECT count(*) FROM page_tok) < skip + max_results))
-        AND a."ownerId" = ANY(owner_ids)
-        AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities))
-        AND (coalesce(with_deleted, false) OR a."deletedAt" IS NULL)
-        AND (taken_after IS NULL OR a."fileCreatedAt" >= taken_after)
-        AND (taken_before IS NULL OR a."fileCreatedAt" <= taken_before)
-        AND (asset_type IS NULL OR a.type::text = asset_type)
-        AND (after_rank IS NULL OR m.rank < after_rank OR (m.rank = after_rank AND m."assetId" > after_id))
-    )
-    SELECT u."assetId", u.rank, u.text_score
-    FROM (SELECT * FROM page_tok UNION ALL SELECT * FROM sub) u
-    ORDER BY u.rank DESC, u."assetId" LIMIT max_results OFFSET skip;
+    SELECT t."assetId", t.rank, t.text_score FROM zh_search.match_substrings(query, owner_ids, NULL) t
+    JOIN public.asset a ON a.id = t."assetId"
+    WHERE a."ownerId" = ANY(owner_ids) AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities))
+      AND (with_deleted OR a."deletedAt" IS NULL)
+      AND (taken_after IS NULL OR a."fileCreatedAt" >= taken_after)
+      AND (taken_before IS NULL OR a."fileCreatedAt" <= taken_before)
+      AND (asset_type IS NULL OR a.type::text = asset_type)
+      AND (after_rank IS NULL OR t.rank < after_rank OR (t.rank = after_rank AND t."assetId" > after_id))
+    ORDER BY t.rank DESC, t."assetId" LIMIT max_results - n OFFSET greatest(skip - seen, 0);
 END $$;
 
 -- Per-user hybrid candidates: the user's nearest CLIP embeddings through the vector index
 -- (pgvector HNSW: ef_search raised and iterative scan on for this query only, so the filter is
 -- applied inside the index scan and max_results rows come back) UNION the user's best text
--- matches; every candidate carries cosine, text_rank and text_score.
+-- matches; every candidate carries cosine, text_rank and text_score. The CLIP query is planned
+-- with its actual values (EXECUTE): a generic plan would not know the LIMIT and could choose an
+-- exact scan of the user's embeddings.
 CREATE OR REPLACE FUNCTION zh_search.hybrid_candidates_user(
   query text,
   embedding vector,
@@ -442,8 +463,11 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 DECLARE
   old_ef text := current_setting('hnsw.ef_search', true);
   old_iterative text := current_setting('hnsw.iterative_scan', true);
+  clip_ids uuid[];
+  clip_cosines real[];
 BEGIN
   max_results := least(greatest(coalesce(max_results, 200), 0), 1000);
+  with_deleted := coalesce(with_deleted, false);
   IF owner_ids IS NULL OR cardinality(owner_ids) = 0 OR max_results = 0 THEN RETURN; END IF;
   IF coalesce(old_ef, '') ~ '^\d+$' AND old_ef::integer < max_results THEN
     PERFORM set_config('hnsw.ef_search', max_results::text, true);
@@ -451,18 +475,26 @@ BEGIN
   IF old_iterative IS NOT NULL THEN
     PERFORM set_config('hnsw.iterative_scan', 'strict_order', true);
   END IF;
+  EXECUTE format(
+    'SELECT array_agg(c.id ORDER BY c.ord), array_agg(c.cosine ORDER BY c.ord) FROM (
+       SELECT s."assetId" AS id, (1 - (s.embedding <=> $1))::real AS cosine,
+              row_number() OVER (ORDER BY s.embedding <=> $1, s."assetId") AS ord
+       FROM (SELECT s."assetId", s.embedding FROM public.smart_search s JOIN public.asset a ON a.id = s."assetId"
+             WHERE a."ownerId" = ANY($2)
+               AND ($3 IS NULL OR a.visibility::text = ANY($3)) AND ($4 OR a."deletedAt" IS NULL)
+               AND ($5::timestamptz IS NULL OR a."fileCreatedAt" >= $5)
+               AND ($6::timestamptz IS NULL OR a."fileCreatedAt" <= $6)
+               AND ($7::text IS NULL OR a.type::text = $7)
+             ORDER BY s.embedding <=> $1, s."assetId" LIMIT %s) s) c', max_results)
+    INTO clip_ids, clip_cosines
+    USING embedding, owner_ids, visibilities, with_deleted, taken_after, taken_before, asset_type;
+  PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+  IF old_iterative IS NOT NULL THEN
+    PERFORM set_config('hnsw.iterative_scan', old_iterative, true);
+  END IF;
   RETURN QUERY
     WITH clip AS MATERIALIZED (
-      SELECT s."assetId", (1 - (s.embedding <=> hybrid_candidates_user.embedding))::real AS cosine
-      FROM public.smart_search s JOIN public.asset a ON a.id = s."assetId"
-      WHERE a."ownerId" = ANY(owner_ids)
-        AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities))
-        AND (coalesce(with_deleted, false) OR a."deletedAt" IS NULL)
-        AND (taken_after IS NULL OR a."fileCreatedAt" >= taken_after)
-        AND (taken_before IS NULL OR a."fileCreatedAt" <= taken_before)
-        AND (asset_type IS NULL OR a.type::text = asset_type)
-      ORDER BY s.embedding <=> hybrid_candidates_user.embedding, s."assetId"
-      LIMIT max_results
+      SELECT c.id AS "assetId", c.cosine FROM unnest(clip_ids, clip_cosines) AS c(id, cosine)
     ), txt AS MATERIALIZED (
       SELECT t."assetId", t.rank, t.text_score
       FROM zh_search.ocr_search_user(query, owner_ids, visibilities, with_deleted, taken_after, taken_before,
@@ -482,10 +514,6 @@ BEGIN
     SELECT t."assetId", (1 - (s.embedding <=> hybrid_candidates_user.embedding))::real, t.rank, t.text_score
     FROM txt t LEFT JOIN public.smart_search s ON s."assetId" = t."assetId"
     WHERE NOT EXISTS (SELECT 1 FROM clip c WHERE c."assetId" = t."assetId");
-  PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
-  IF old_iterative IS NOT NULL THEN
-    PERFORM set_config('hnsw.iterative_scan', old_iterative, true);
-  END IF;
 END $$;
 
 -- ---------------------------------------------------------------------------------------------
