@@ -270,6 +270,7 @@ def evaluate(
 ) -> dict[str, Any]:
     scores: dict[str, list[float]] = {"ndcg@10": [], "recall@20": [], "mrr": []}
     per_user: dict[str, list[float]] = {}
+    per_pair: dict[str, list[float]] = {}
     leaks = unstable = pairs = 0
     latencies: list[float] = []
     for user, client in clients.items():
@@ -288,9 +289,11 @@ def evaluate(
             scores["recall@20"].append(recall(ranked, grades))
             scores["mrr"].append(mrr(ranked, grades))
             per_user.setdefault(user, []).append(scores["ndcg@10"][-1])
+            per_pair[f"{user} {query}"] = [round(scores[name][-1], 3) for name in ("ndcg@10", "recall@20", "mrr")]
     result: dict[str, Any] = {name: round(statistics.mean(values), 3) for name, values in scores.items()}
     result.update(pairs=pairs, leaks=leaks, unstable=unstable, median_ms=round(statistics.median(latencies), 1))
     result["ndcg@10 by user"] = {user: round(statistics.mean(v), 3) for user, v in per_user.items()}
+    result["per (user, query): ndcg@10, recall@20, mrr"] = per_pair
     return result
 
 

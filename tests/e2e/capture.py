@@ -78,7 +78,7 @@ class CapturingProxy:
 
     def models_since(self, mark: int) -> list[tuple[str, str, str]]:
         with self._lock:
-            return [tuple(m) for record in self.records[mark:] for m in record.get("models", [])]  # type: ignore[misc]
+            return [(m[0], m[1], m[2]) for record in self.records[mark:] for m in record.get("models", [])]
 
     def _note(self, record: dict[str, Any]) -> None:
         with self._lock:

@@ -186,14 +186,19 @@ def describe(ids: Iterable[str], owner_of: dict[str, str]) -> str:
     return ", ".join(f"{n} {owner}" for owner, n in sorted(counts.items())) or "none"
 
 
-def compare(outcome: Outcome, label: str, walked: Paged, expected: set[str], owner_of: dict[str, str]) -> None:
-    """One row: all and only `expected`, none twice, paging to the end."""
+def compare(
+    outcome: Outcome, label: str, walked: Paged, expected: set[str], owner_of: dict[str, str], depth: int | None = None
+) -> None:
+    """One row: all and only `expected`, none twice, paging to the end. `depth`: the documented
+    deepest result (hybrid's `maxCandidates`); a longer `expected` is cut there."""
     got = set(walked.ids)
-    missing, foreign = expected - got, got - expected
+    wanted = min(len(expected), depth) if depth else len(expected)
+    missing, foreign = wanted - len(got & expected), got - expected
     outcome.check(
-        f"{label}: all and only the photos the user may see ({describe(expected, owner_of)})",
-        f"{len(expected)} photos, 0 missing, 0 not theirs, 0 repeated, paging to the end",
-        f"{len(got)} photos, {len(missing)} missing, {len(foreign)} not theirs"
+        f"{label}: all and only the photos the user may see ({describe(expected, owner_of)}"
+        f"{f', up to the documented depth {depth}' if depth and depth < len(expected) else ''})",
+        f"{wanted} photos, 0 missing, 0 not theirs, 0 repeated, paging to the end",
+        f"{len(got)} photos, {missing} missing, {len(foreign)} not theirs"
         f"{' (' + describe(foreign, owner_of) + ')' if foreign else ''}, {walked.repeats} repeated, "
         f"{'paging to the end' if walked.stopped == 'end' else walked.stopped}",
     )
@@ -250,6 +255,8 @@ def run(api: str, dsn: str, work: Path, admin: httpx.Client, first_assets: dict[
     )
 
     embedded = with_embedding(dsn)
+    hybrid_settings = admin.get("/system-config").json()["machineLearning"].get("hybridSearch", {})
+    depth = hybrid_settings.get("maxCandidates")
     own = {key: set(user.assets.values()) - {trashed} for key, user in outcome.users.items()}
     sees = {"first": own["first"] | own["partner"], "second": own["second"], "partner": own["partner"]}
     for key, user in outcome.users.items():
@@ -278,12 +285,21 @@ def run(api: str, dsn: str, work: Path, admin: httpx.Client, first_assets: dict[
             hybrid,
             visible & embedded,
             owner_of,
+            depth,
         )
         ranked = hybrid.ids[: len(text_hits)]
         outcome.check(
             f"{key} user hybrid `{QUERY}`: the {len(text_hits)} photos showing {QUERY} come first",
             len(text_hits),
             len(set(ranked) & text_hits),
+        )
+
+    if depth:  # issue 16: a documented cap on how deep hybrid pages go, a clear 400 beyond it
+        beyond = second.client.post("/search/smart", json={"query": QUERY, "page": depth // 50 + 1, "size": 50})
+        outcome.check(
+            f"hybrid `{QUERY}`: a page starting beyond maxCandidates ({depth}) is refused with a clear 400",
+            "400 True",
+            f"{beyond.status_code} {str(depth) in beyond.text}",
         )
 
     timeline = buckets_total(first.client, with_partners=True)

@@ -28,7 +28,7 @@ def test_immich_with_the_plugin_service_end_to_end():
         pytest.skip("PLUGIN_SERVICE_E2E=0")
     clean = clean_tree()
     reason = missing_prerequisites(clean)
-    if reason:
+    if reason or clean is None:
         pytest.skip(f"end-to-end run with the real Immich: {reason}")
     if browser_missing():
         pytest.skip(
