@@ -47,9 +47,8 @@ _URL_HELP = (
 def _set_url(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     """`--database-url` after the subcommand overrides the one before it (or the environment)."""
     if value:
-        ctx.ensure_object(dict)
-        root = ctx.find_root().obj if ctx.find_root().obj is not None else ctx.obj
-        root["url"] = resolve_url(value)
+        # the subcommand's obj is the `db` group's dict (click hands it down), set before this runs
+        ctx.ensure_object(dict)["url"] = resolve_url(value)
 
 
 def database_url_option(command: F) -> F:
