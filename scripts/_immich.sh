@@ -28,6 +28,26 @@ list_patches() {
   return 0
 }
 
+# A patch whose message has the trailer `Series-Applies-If-Exists: PATH` applies only to trees that
+# have PATH (e.g. the committed Dart client, which newer Immich generates at build time instead).
+patch_wanted_in() {
+  local patch="$1" tree="$2" path
+  path="$(sed -n 's/^Series-Applies-If-Exists: *//p' "$patch" | head -n1)"
+  [[ -z "$path" || -e "$tree/$path" ]]
+}
+
+# The patches that apply to tree $1 (all of them, less those whose trailer names a path it lacks).
+list_patches_for() {
+  local patch
+  while IFS= read -r patch; do
+    patch_wanted_in "$patch" "$1" && echo "$patch"
+  done < <(list_patches)
+  return 0
+}
+
+# Generated files (the Dart client) end with blank lines; everything else is checked by Immich's prettier.
+GIT_APPLY=(git apply --whitespace=nowarn)
+
 immich_version_of() {
   sed -n 's/^  "version": "\(.*\)",$/\1/p' "$1/server/package.json" 2>/dev/null | head -n1
 }
@@ -38,7 +58,7 @@ immich_version_of() {
 copy_touched_files() {
   local src="$1" scratch="$2" direction="${3:-forward}" patch path
   local -a patches
-  mapfile -t patches < <(list_patches)
+  mapfile -t patches < <(list_patches_for "$src")
   local created
   created="$(for patch in "${patches[@]}"; do
     awk '/^--- \/dev\/null$/ { getline; sub(/^\+\+\+ b\//, ""); print }' "$patch"
@@ -62,8 +82,8 @@ series_is_applied() {
   if copy_touched_files "$src" "$scratch" reverse 2>/dev/null; then
     ok=1
     while IFS= read -r patch; do
-      (cd "$scratch" && git apply --reverse "$patch" 2>/dev/null) || { ok=0; break; }
-    done < <(list_patches | tac)
+      (cd "$scratch" && "${GIT_APPLY[@]}" --reverse "$patch" 2>/dev/null) || { ok=0; break; }
+    done < <(list_patches_for "$src" | tac)
   fi
   rm -rf "$scratch"
   (( ok ))

@@ -37,18 +37,23 @@ if series_is_applied "$dir"; then
 fi
 "$REPO_ROOT/scripts/check-patches.sh" "$dir" >/dev/null || die "the series does not apply to $dir (see scripts/check-patches.sh)"
 
-mapfile -t patches < <(list_patches)
+mapfile -t patches < <(list_patches_for "$dir")
 cd "$dir"
 for patch in "${patches[@]}"; do
   name="${patch#"$REPO_ROOT"/}"
   if (( server_only )) && [[ "$name" == patches/immich-web/* ]]; then
     continue
   fi
-  git apply --whitespace=error-all "$patch"
+  "${GIT_APPLY[@]}" "$patch"
   if (( commit )); then
     git add -A -- $(sed -n 's#^+++ b/##p' "$patch")
-    git -c user.name="${GIT_AUTHOR_NAME:-immich-zh-patches}" -c user.email="${GIT_AUTHOR_EMAIL:-immich-zh@localhost}" \
-      commit -q -m "$(sed -n 's/^Subject: //p' "$patch" | head -n1)"
+    # the whole message (unfolded subject and body, trailers included), as `git am` would record it
+    message="$(mktemp)"
+    subject="$(git mailinfo "$message" /dev/null <"$patch" | sed -n 's/^Subject: //p')"
+    printf '%s\n\n%s\n' "$subject" "$(cat "$message")" |
+      git -c user.name="${GIT_AUTHOR_NAME:-immich-zh-patches}" -c user.email="${GIT_AUTHOR_EMAIL:-immich-zh@localhost}" \
+        commit -q -F -
+    rm -f "$message"
   fi
   echo "applied  $name"
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Check that the whole series applies cleanly, in order, to a clean Immich v3.1.0 tree, without
-# touching that tree: the files the series touches are copied into a scratch directory and the
-# patches are applied there with `git apply` (which rejects fuzz and whitespace damage).
+# Check that the whole series applies cleanly, in order, to a clean Immich tree, without touching that
+# tree: the files the series touches are copied into a scratch directory and the patches are applied
+# there with `git apply` (which rejects fuzz). A patch with a `Series-Applies-If-Exists: PATH` trailer is
+# skipped (and said so) where PATH is not in the tree.
 #
 #   scripts/check-patches.sh [IMMICH_DIR]     (default: $IMMICH_SRC, else ../immich)
 set -euo pipefail
@@ -11,7 +12,7 @@ src="$(immich_dir "${1:-}")" || die "no Immich tree (pass a directory or set IMM
 version="$(immich_version_of "$src")"
 [[ "$version" == "$IMMICH_VERSION" ]] || die "$src is Immich '$version', the series targets $IMMICH_VERSION"
 
-mapfile -t patches < <(list_patches)
+mapfile -t patches < <(list_patches_for "$src")
 (( ${#patches[@]} > 0 )) || die "no patches found"
 
 scratch="$(mktemp -d)"
@@ -22,7 +23,7 @@ copy_touched_files "$src" "$scratch" forward || die "$src is not a clean Immich 
 failed=0
 for patch in "${patches[@]}"; do
   name="${patch#"$REPO_ROOT"/}"
-  if (cd "$scratch" && git apply --whitespace=error-all "$patch" 2>"$scratch/.err"); then
+  if (cd "$scratch" && "${GIT_APPLY[@]}" "$patch" 2>"$scratch/.err"); then
     echo "ok    $name"
   else
     echo "FAIL  $name" >&2
@@ -30,6 +31,9 @@ for patch in "${patches[@]}"; do
     failed=1
   fi
 done
+while IFS= read -r patch; do
+  patch_wanted_in "$patch" "$src" || echo "skip  ${patch#"$REPO_ROOT"/} ($(sed -n 's/^Series-Applies-If-Exists: *//p' "$patch" | head -n1) is not in this tree)"
+done < <(list_patches)
 if (( failed )) && series_is_applied "$src"; then
   echo "note: $src already has the series applied; check against a clean $IMMICH_TAG tree" >&2
 fi

@@ -21,7 +21,7 @@ for commit in $(git -C "$dev" rev-list --reverse "$base..HEAD"); do
 done
 
 # Stable, reviewable output: no commit hashes in From lines, no version signature.
-opts=(--zero-commit --no-signature --no-stat --keep-subject)
+opts=(--zero-commit --no-signature --no-stat --keep-subject --text)
 for series in immich-server immich-web; do
   mkdir -p "$PATCH_ROOT/$series"
   rm -f "$PATCH_ROOT/$series"/[0-9][0-9][0-9][0-9]-*.patch

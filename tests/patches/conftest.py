@@ -43,10 +43,17 @@ def _prepare_full_tree(tools: NodeTools, workdir: Path) -> Path:
     if src is None or immich_version(src) != IMMICH_VERSION or series_is_applied(src):
         pytest.skip("PLUGIN_SERVICE_IMMICH_FULL=1 needs a clean v3.1.0 tree in IMMICH_SRC or ../immich")
     tree = workdir / "immich"
-    shutil.copytree(src, tree, symlinks=True, ignore=shutil.ignore_patterns("node_modules", "dist", "build", ".svelte-kit"))
+    shutil.copytree(
+        src, tree, symlinks=True, ignore=shutil.ignore_patterns("node_modules", "dist", "build", ".svelte-kit")
+    )
     run_tool(["bash", str(SCRIPTS / "apply-patches.sh"), str(tree)], tree, tools, 120)
     placeholder_font(tree)
-    run_tool(["pnpm", "--filter", "immich...", "--filter", "immich-web...", "install", "--frozen-lockfile"], tree, tools, 1800)
+    run_tool(
+        ["pnpm", "--filter", "immich...", "--filter", "immich-web...", "install", "--frozen-lockfile"],
+        tree,
+        tools,
+        1800,
+    )
     return tree
 
 

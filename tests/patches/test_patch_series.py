@@ -1,5 +1,5 @@
-"""The Immich v3.1.0 patch series: its shape (always), that it applies (with a v3.1.0 tree), and
-Immich's own checks on the patched tree (only when asked for: they need Node 24 and minutes)."""
+"""The Immich v3.1.0 patch series: its shape (always), that it applies (with a v3.1.0 tree, and with the newer
+upstream tree ../immich-next when present), and the scripts that carry it."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_series_is_numbered_with_one_feature_per_patch():
     for patch in patches():
         text = patch.path.read_text(encoding="utf-8")
         assert text.startswith("From "), f"{patch.path.name} is not git format-patch output"
-        assert re.match(r"feat\((server|web|i18n)\): \S", patch.subject), patch.path.name
+        assert re.match(r"(feat\((server|web|i18n)\)|build\(generated\)): \S", patch.subject), patch.path.name
         # a message body that explains the change, not just a subject
         body = text.split("\n\n", 1)[1].split("\ndiff --git", 1)[0]
         assert len(body.strip()) > 80, f"{patch.path.name} has no explanatory message"
@@ -49,7 +49,18 @@ def test_server_and_web_series_are_separate():
             assert web == patch.touched, f"{patch.path.name} touches more than web/"
         else:
             assert not web, f"{patch.path.name} touches web/"
-            assert all(p.split("/")[0] in {"server", "open-api", "packages", "i18n"} for p in patch.touched)
+            assert all(p.split("/")[0] in {"server", "open-api", "packages", "i18n", "mobile"} for p in patch.touched)
+
+
+def test_generated_files_are_patches_of_their_own():
+    """Generated files are regenerated on a rebase, not merged: only the build(generated) patches touch them."""
+    generated = ("open-api/", "packages/sdk/src/fetch-client.ts", "mobile/openapi/", "server/src/queries/")
+    for patch in patches():
+        touches_generated = {path for path in patch.touched if path.startswith(generated)}
+        if patch.subject.startswith("build(generated)"):
+            assert touches_generated == patch.touched, f"{patch.path.name} mixes hand-written files in"
+        else:
+            assert not touches_generated, f"{patch.path.name} edits generated files: {sorted(touches_generated)}"
 
 
 def test_docs_list_every_upstream_file_the_series_touches():
@@ -85,13 +96,36 @@ def test_series_applies_cleanly_to_v3_1_0(immich_tree: Path):
 
 
 def test_each_patch_also_applies_on_its_own(immich_tree: Path):
-    """Features stay separable: no patch needs another one's lines to apply (they may still need
-    each other to build; apply the series in order)."""
+    """Features stay separable: a patch that touches no file an earlier patch touched applies to the clean
+    tree on its own (the others extend an earlier feature; all of them build only in order)."""
     if series_is_applied(immich_tree):
         pytest.skip(f"{immich_tree} already has the series applied; point IMMICH_SRC at a clean v3.1.0 tree")
+    seen: set[str] = set()
     for patch in patches():
-        result = subprocess.run(["git", "apply", "--check", str(patch.path)], cwd=immich_tree, capture_output=True, text=True)
-        assert result.returncode == 0, f"{patch.path.name}: {result.stderr}"
+        if not patch.touched & seen:
+            result = subprocess.run(
+                ["git", "apply", "--check", "--whitespace=nowarn", str(patch.path)],
+                cwd=immich_tree,
+                capture_output=True,
+                text=True,
+            )
+            assert result.returncode == 0, f"{patch.path.name}: {result.stderr}"
+        seen |= patch.touched
+
+
+def test_series_applies_to_the_newer_upstream_tree():
+    """Rebase-readiness: the same series applies to upstream main (../immich-next or IMMICH_NEXT_SRC); a patch
+    with a `Series-Applies-If-Exists` trailer is skipped there when its path is missing (the Dart client)."""
+    tree = Path(os.environ.get("IMMICH_NEXT_SRC") or REPO_ROOT.parent / "immich-next")
+    if not (tree / "server" / "package.json").is_file():
+        pytest.skip(f"no newer upstream tree at {tree} (set IMMICH_NEXT_SRC)")
+    if series_is_applied(tree):
+        pytest.skip(f"{tree} already has the series applied")
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "check-patches.sh"), str(tree)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout + result.stderr
 
 
 def test_apply_script_applies_once_and_is_idempotent(immich_tree: Path, tmp_path: Path):
@@ -106,6 +140,7 @@ def test_apply_script_applies_once_and_is_idempotent(immich_tree: Path, tmp_path
     first = subprocess.run(["bash", str(SCRIPTS / "apply-patches.sh"), str(tmp_path)], capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert first.stdout.count("applied ") == len(patches())
+    assert "'PP-OCRv6_small'" in (tmp_path / "server/src/config.ts").read_text()
     constants = (tmp_path / "server/src/constants.ts").read_text()
     assert "'chinese-clip-vit-base-patch16': { dimSize: 512 }" in constants
 
@@ -114,10 +149,15 @@ def test_apply_script_applies_once_and_is_idempotent(immich_tree: Path, tmp_path
     assert "already applied" in again.stdout
 
     # every string the web patches use exists in English, Simplified and Traditional Chinese
-    used = {key for patch in patches() if patch.path.parent.name == "immich-web"
-            for line in patch.path.read_text(encoding="utf-8").splitlines() if line.startswith("+")
-            for key in re.findall(r"\$t\('([a-z0-9_.]+)'", line)}
-    assert "regenerate_ocr" in used
+    used = {
+        key
+        for patch in patches()
+        if patch.path.parent.name == "immich-web"
+        for line in patch.path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("+")
+        for key in re.findall(r"(?:\$t\(|description: )'([a-z0-9_.]+)'", line)
+    }
+    assert {"regenerate_ocr", "admin.machine_learning_ocr_model_pp_ocrv6_small"} <= used
     for language in ("en", "zh_Hans", "zh_Hant"):
         strings = json.loads((tmp_path / "i18n" / f"{language}.json").read_text(encoding="utf-8"))
         missing = [key for key in sorted(used) if _lookup(strings, key) is None]
@@ -157,7 +197,9 @@ def test_refresh_splits_commits_into_server_and_web_series(tmp_path: Path):
     _git(dev, "commit", "-qm", "feat(i18n): three")
 
     env = {**os.environ, "IMMICH_PATCH_ROOT": str(out)}
-    result = subprocess.run(["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     server = sorted(p.name for p in (out / "immich-server").iterdir())
     web = sorted(p.name for p in (out / "immich-web").iterdir())
@@ -169,5 +211,7 @@ def test_refresh_splits_commits_into_server_and_web_series(tmp_path: Path):
     (dev / "server" / "a.ts").write_text("a\nmixed\n")
     (dev / "web" / "b.svelte").write_text("b\nmixed\n")
     _git(dev, "commit", "-qam", "feat: mixed")
-    mixed = subprocess.run(["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True)
+    mixed = subprocess.run(
+        ["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True
+    )
     assert mixed.returncode != 0 and "mixes web/" in mixed.stderr

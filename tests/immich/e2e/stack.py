@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,8 +63,12 @@ def start_redis(scratch: Path) -> tuple[Process, int]:
         raise RuntimeError("redis-server not installed (apt-get install redis-server)")
     port = free_port()
     log = scratch / "redis.log"
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     wait_for(lambda: _connects(port), 20, "redis")
     return Process(proc, log), port
 
@@ -114,8 +119,15 @@ def start_fake_ml(dim: int = 512) -> FakeMl:
 
 
 def start_immich(
-    server_dir: Path, scratch: Path, env: dict[str, str], db_port: int, redis_port: int, ml_url: str, name: str = "immich",
-    extra_env: dict[str, str] | None = None, timeout: float = 180,
+    server_dir: Path,
+    scratch: Path,
+    env: dict[str, str],
+    db_port: int,
+    redis_port: int,
+    ml_url: str,
+    name: str = "immich",
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 180,
 ) -> tuple[Process, str]:
     """The built server (dist/main.js). By default only the API worker; `extra_env` may set
     IMMICH_WORKERS_INCLUDE="api,microservices" with IMMICH_BUILD_DATA (geodata, www) for the jobs."""
@@ -124,18 +136,33 @@ def start_immich(
     media.mkdir(exist_ok=True)
     immich_env = {
         **env,
-        "DB_HOSTNAME": "127.0.0.1", "DB_PORT": str(db_port), "DB_USERNAME": "postgres", "DB_PASSWORD": "postgres",
-        "DB_DATABASE_NAME": "immich", "DB_VECTOR_EXTENSION": "pgvector",
-        "REDIS_HOSTNAME": "127.0.0.1", "REDIS_PORT": str(redis_port),
-        "IMMICH_MEDIA_LOCATION": str(media), "IMMICH_PORT": str(port), "IMMICH_HOST": "127.0.0.1",
+        "DB_HOSTNAME": "127.0.0.1",
+        "DB_PORT": str(db_port),
+        "DB_USERNAME": "postgres",
+        "DB_PASSWORD": "postgres",
+        "DB_DATABASE_NAME": "immich",
+        "DB_VECTOR_EXTENSION": "pgvector",
+        "REDIS_HOSTNAME": "127.0.0.1",
+        "REDIS_PORT": str(redis_port),
+        "IMMICH_MEDIA_LOCATION": str(media),
+        "IMMICH_PORT": str(port),
+        "IMMICH_HOST": "127.0.0.1",
         "IMMICH_MACHINE_LEARNING_URL": ml_url,
         # the microservices worker needs /build/geodata from the Docker image; the API is what we test
-        "IMMICH_WORKERS_INCLUDE": "api", "IMMICH_ENV": "production", "NODE_ENV": "production",
+        "IMMICH_WORKERS_INCLUDE": "api",
+        "IMMICH_ENV": "production",
+        "NODE_ENV": "production",
         **(extra_env or {}),
     }
     log = scratch / f"{name}.log"
-    proc = subprocess.Popen(["node", "dist/main.js"], cwd=server_dir, env=immich_env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["node", "dist/main.js"],
+        cwd=server_dir,
+        env=immich_env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     process = Process(proc, log)
     try:
         wait_for(lambda: "Immich Server is listening" in process.text() or proc.poll() is not None, timeout, "Immich")
