@@ -293,6 +293,15 @@ def run(api: str, dsn: str, work: Path, admin: httpx.Client, first_assets: dict[
             len(text_hits),
             len(set(ranked) & text_hits),
         )
+        # Stable pages: the pages walked above, end to end, are the order of one big page.
+        whole = walk_pages(user.client, "smart", {"query": QUERY}, min(depth or 1000, 1000), outcome.latencies)
+        outcome.check(
+            f"{key} user hybrid `{QUERY}`: the pages, joined, are the order of one page of {min(depth or 1000, 1000)}",
+            "same order",
+            "same order"
+            if whole.ids[: len(hybrid.ids)] == hybrid.ids
+            else f"differs from position {first_difference(hybrid.ids, whole.ids)}",
+        )
 
     if depth:  # issue 16: a documented cap on how deep hybrid pages go, a clear 400 beyond it
         beyond = second.client.post("/search/smart", json={"query": QUERY, "page": depth // 50 + 1, "size": 50})
@@ -352,6 +361,10 @@ def run(api: str, dsn: str, work: Path, admin: httpx.Client, first_assets: dict[
         f"password of the two created users: {PASSWORD}"
     )
     return outcome
+
+
+def first_difference(paged: list[str], whole: list[str]) -> int:
+    return next((i for i, (a, b) in enumerate(zip(paged, whole, strict=False)) if a != b), min(len(paged), len(whole)))
 
 
 def buckets_total(client: httpx.Client, with_partners: bool) -> int:
