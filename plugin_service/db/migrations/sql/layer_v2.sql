@@ -301,13 +301,15 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
 DECLARE
   q tsquery := zh_search.query_tsquery(query);
   qz tsquery;
-  narrow text := CASE WHEN owner_ids IS NULL THEN '' ELSE ' AND o."ownerId" = ANY($2)' END
-                 || CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND o."assetId" = ANY($4)' END;
+  -- given asset ids (the hybrid's CLIP neighbours): primary-key lookups, not an index scan per query
+  source text := CASE WHEN asset_ids IS NULL THEN 'zh_search.ocr_text o'
+                      ELSE 'unnest($4) AS x(id) JOIN zh_search.ocr_text o ON o."assetId" = x.id' END;
+  narrow text := CASE WHEN owner_ids IS NULL THEN '' ELSE ' AND o."ownerId" = ANY($2)' END;
 BEGIN
   IF to_regprocedure('zh_search.zhparser_health()') IS NULL THEN
     IF q IS NULL THEN RETURN; END IF;
     RETURN QUERY EXECUTE
-      'SELECT o."assetId", ts_rank(o.tsv, $1), 1.0::real FROM zh_search.ocr_text o WHERE o.tsv @@ $1' || narrow
+      'SELECT o."assetId", ts_rank(o.tsv, $1), 1.0::real FROM ' || source || ' WHERE o.tsv @@ $1' || narrow
       USING q, owner_ids, NULL::tsquery, asset_ids;
   ELSE
     qz := plainto_tsquery('zh_search.zh_ocr', zh_search.normalize(left(query, 256)));
@@ -316,7 +318,7 @@ BEGIN
     RETURN QUERY EXECUTE
       'SELECT o."assetId", (coalesce(ts_rank(o.tsv, $1), 0) + coalesce(ts_rank(o.tsv_zh, $3), 0))::real,
               CASE WHEN coalesce(o.tsv @@ $1, false) THEN 1.0 ELSE 0.6 END::real
-       FROM zh_search.ocr_text o
+       FROM ' || source || '
        WHERE (o.tsv @@ $1 OR o.tsv_zh @@ $3)' || narrow
       USING q, owner_ids, qz, asset_ids;
   END IF;
@@ -340,11 +342,13 @@ BEGIN
   END IF;
   SELECT string_agg(format('o.norm LIKE $1[%s]', i), ' AND ') INTO likes FROM generate_series(1, cardinality(patterns)) AS i;
   RETURN QUERY EXECUTE
-    'SELECT o."assetId", 0.0001::real, 0.5::real FROM zh_search.ocr_text o WHERE ' || likes
+    'SELECT o."assetId", 0.0001::real, 0.5::real FROM '
+    || CASE WHEN asset_ids IS NULL THEN 'zh_search.ocr_text o'
+            ELSE 'unnest($5) AS x(id) JOIN zh_search.ocr_text o ON o."assetId" = x.id' END
+    || ' WHERE ' || likes
     || CASE WHEN owner_ids IS NULL THEN '' ELSE ' AND o."ownerId" = ANY($2)' END
     || CASE WHEN q IS NULL THEN '' ELSE ' AND NOT o.tsv @@ $3' END
     || CASE WHEN qz IS NULL THEN '' ELSE ' AND NOT coalesce(o.tsv_zh @@ $4, false)' END
-    || CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND o."assetId" = ANY($5)' END
     USING patterns, owner_ids, q, qz, asset_ids;
 END $$;
 
@@ -511,8 +515,12 @@ BEGIN
     SELECT c."assetId", c.cosine, coalesce(t.rank, ct.rank, 0)::real, coalesce(t.text_score, ct.text_score, 0)::real
     FROM clip c LEFT JOIN txt t ON t."assetId" = c."assetId" LEFT JOIN clip_text ct ON ct."assetId" = c."assetId"
     UNION ALL
-    SELECT t."assetId", (1 - (s.embedding <=> hybrid_candidates_user.embedding))::real, t.rank, t.text_score
-    FROM txt t LEFT JOIN public.smart_search s ON s."assetId" = t."assetId"
+    -- (a scalar subquery per text candidate: a primary-key lookup, never a join over smart_search)
+    SELECT t."assetId",
+           (SELECT (1 - (s.embedding <=> hybrid_candidates_user.embedding))::real
+            FROM public.smart_search s WHERE s."assetId" = t."assetId"),
+           t.rank, t.text_score
+    FROM txt t
     WHERE NOT EXISTS (SELECT 1 FROM clip c WHERE c."assetId" = t."assetId");
 END $$;
 
