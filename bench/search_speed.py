@@ -76,6 +76,7 @@ IMMICH_OCR = (
 )
 OCR_SEARCH_USER = "SELECT * FROM zh_search.ocr_search_user(%(q)s, %(o)s, max_results => 101)"
 HYBRID_USER = "SELECT * FROM zh_search.hybrid_candidates_user(%(q)s, %(e)s::vector, %(o)s, max_results => 100)"
+PER_QUERY: dict[str, float] = {}  # median ms of ocr_search_user per query, from the last latencies() run
 TRIGGERS = ("zh_search_sync_insert", "zh_search_sync_update", "zh_search_sync_delete", "zh_search_sync_truncate")
 
 
@@ -193,6 +194,7 @@ def latencies(
     rng = np.random.default_rng(7)
     pick = random.Random(11)
     results: dict[str, list[tuple[float, int]]] = {name: [] for name in methods}
+    by_query: dict[str, list[float]] = {query: [] for query in QUERIES}
     for _ in range(repeat):
         for query in QUERIES:
             v = rng.standard_normal(dim).astype(np.float32)
@@ -205,7 +207,11 @@ def latencies(
             }
             for name, (sql, setup) in methods.items():
                 results[name].append(timed(conn, sql, params, setup))
-    out = {}
+                if sql == OCR_SEARCH_USER:
+                    by_query[query].append(results[name][-1][0])
+    out: dict[str, tuple[float, float, float]] = {}
+    PER_QUERY.clear()
+    PER_QUERY.update({query: statistics.median(times) for query, times in by_query.items() if times})
     for name, samples in results.items():
         times = sorted(t for t, _ in samples)
         out[name] = (
@@ -369,6 +375,10 @@ def main() -> int:
             f"Hybrid p95 / Immich smart search p95: **{hybrid / smart:.2f}×** (as v3.1.0 runs it)"
             + (f", **{hybrid / fixed:.2f}×** against the ef_search fix that returns full pages." if args.hnsw else ".")
             + f" Vector plan for a per-user CLIP query: {figures['vector_plan']}.",
+            "",
+            "zh_search.ocr_search_user median per query (ms): "
+            + ", ".join(f"{query} {ms:.0f}" for query, ms in PER_QUERY.items())
+            + ".",
         ]
     )
     print(text)
