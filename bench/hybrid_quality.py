@@ -339,6 +339,9 @@ def run(clean: Path, work: Path, distractors: int, clip: str) -> tuple[dict[str,
         users["p"].client.post("/partners", json={"sharedWithId": users["a"].user_id}).raise_for_status()
         users["a"].client.put(f"/partners/{users['p'].user_id}", json={"inTimeline": True}).raise_for_status()
 
+        layer = scenario.wait_for_layer(admin, 120)  # Immich caches the layer's presence for 60 s
+        if layer != "True":
+            print(f"warning: Immich does not report the zh_search layer healthy (zhSearch: {layer})", file=sys.stderr)
         owner_of = {asset: key for key, user in users.items() for asset in user.assets.values()}
         by_name = {name: asset for user in users.values() for name, asset in user.assets.items()}
         grades_of = {q: {by_name[s.name]: s.judged[q] for s in photos if s.judged.get(q)} for q in QUERIES}

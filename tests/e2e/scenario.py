@@ -97,6 +97,16 @@ def wait_for_queues(client: httpx.Client, timeout: float) -> float:
     raise TimeoutError(f"Immich queues still busy after {timeout:.0f} s: {busy}")
 
 
+def wait_for_layer(client: httpx.Client, timeout: float) -> str:
+    """`zhSearch` of GET /server/features once it is true (or what it still is after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = client.get("/server/features").json().get("zhSearch", "absent from the features")
+        if value is True or time.monotonic() > deadline:
+            return str(value)
+        time.sleep(2)
+
+
 def ocr_snapshot(db: psycopg.Connection) -> dict[str, tuple[str, str, frozenset[str]]]:
     """assetId -> (ocrAt, joined text, row ids) of what Immich stored."""
     rows = db.execute('''
@@ -169,6 +179,15 @@ def run(
         people = sorted(sorted(name_of_asset(outcome, a) for a in assets) for (assets,) in grouped)
         truth = sorted(sorted(n for n in identities if identities[n] == person) for person in set(identities.values()))
         outcome.check("faces: Immich grouped the portraits into the right people", truth, people)
+
+    # The server caches whether the layer is there (60 s); `db upgrade` ran after Immich started, so
+    # wait until the admin status (server features) says it is installed and healthy.
+    started = time.monotonic()
+    noticed = wait_for_layer(client, 120)
+    outcome.check("GET /server/features: the zh_search layer is installed and healthy (zhSearch)", True, noticed)
+    outcome.timings["waited for Immich to notice the zh_search layer (its probe is cached 60 s)"] = round(
+        time.monotonic() - started, 1
+    )
 
     # Smart search answers with Chinese-CLIP: the plugin service saw textual requests for that model.
     latencies: list[float] = []
