@@ -156,6 +156,15 @@ def mt(client: httpx.Client, url: str, path: str, *, image: bytes | None = None,
     return client.post(url + path, headers=headers, files={"file": ("x.jpg", image or b"", "image/jpeg")}, timeout=600)
 
 
+def multipart_fields(fields: dict[str, str], boundary: str = "soak-boundary") -> tuple[bytes, str]:
+    """A multipart/form-data body of plain (non-file) fields, as a browser or Immich's FormData sends them."""
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
+        for name, value in fields.items()
+    )
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
 def vector(value) -> np.ndarray:
     return np.asarray(json.loads(value) if isinstance(value, str) else value, dtype=np.float64)
 
@@ -217,6 +226,8 @@ def adversarial_requests() -> list[tuple[str, object, set[int]]]:
     bomb = png(20_000, 20_000)
     corrupt = png(64, 64)[:45]
     huge_text = "北京的日出 " * 2_000_000
+    body, content_type = multipart_fields({"entries": CLIP_TEXT, "text": huge_text})
+    huge_form = (body, {"content-type": content_type})
     nested = '{"ocr":' * 10_000 + "{}" + "}" * 10_000
 
     def clip_text_named(name: str):
@@ -230,7 +241,8 @@ def adversarial_requests() -> list[tuple[str, object, set[int]]]:
         ("path-like model name", clip_text_named(lambda: "../../../etc/passwd"), {500}),
         ("corrupt image", lambda c, u: predict(c, u, OCR, image=corrupt), {400}),
         ("400 Mpx bomb", lambda c, u: predict(c, u, OCR, image=bomb), {413}),
-        ("12 MB text", lambda c, u: predict(c, u, CLIP_TEXT, text=huge_text), {413}),
+        ("12 MB text", lambda c, u: c.post(u + "/predict", content=huge_form[0], headers=huge_form[1]), {413}),
+        ("12 MB text, url-encoded", lambda c, u: predict(c, u, CLIP_TEXT, text=huge_text), {413}),
         ("nested entries", lambda c, u: predict(c, u, nested, image=corrupt), {422}),
         ("non-UTF-8 text", lambda c, u: predict(c, u, CLIP_TEXT, text="北京".encode("gbk")), {400}),
         ("wrong api-key", lambda c, u: mt(c, u, "/clip/txt", text="猫", key="wrong"), {401}),
@@ -524,11 +536,14 @@ def big_text(store: Path, packs: Path) -> list[str]:
             predict(client, url, CLIP_TEXT, text="猫").raise_for_status()
             rows = []
             for name, text in shapes.items():
-                for route in ("Immich /predict", "MT Photos /clip/txt"):
+                for route in ("Immich /predict, multipart", "/predict, url-encoded", "MT Photos /clip/txt"):
                     before = rss(process.pid)
                     watch = Watch(process.pid, url, period_s=0.02).start()
                     started = time.monotonic()
-                    if route.startswith("Immich"):
+                    if route.endswith("multipart"):  # as Immich sends it (FormData)
+                        body, content_type = multipart_fields({"entries": CLIP_TEXT, "text": text})
+                        response = client.post(url + "/predict", content=body, headers={"content-type": content_type})
+                    elif route.endswith("url-encoded"):
                         response = predict(client, url, CLIP_TEXT, text=text)
                     else:
                         response = mt(client, url, "/clip/txt", text=text)
