@@ -212,3 +212,33 @@ def test_gateway_metrics_stay_bounded_whatever_the_task_names(service):
         assert sizes[-1] <= sizes[0] * 1.2 + 2_000, f"/metrics grows with the task names: {sizes}"
         assert httpx.get(url + "/ping", timeout=5).text == "pong"
     service.assert_alive()
+
+
+def test_gateway_never_connects_where_a_client_points(service):
+    """SSRF shapes: URLs as model names, absolute-form targets, Host and forwarding headers."""
+    from plugin_service.app import create_app
+    from plugin_service.config import load_settings
+    from tests.gateway.servers import serve_in_thread
+
+    trap = socket.socket()
+    trap.bind(("127.0.0.1", 0))
+    trap.listen(16)
+    trap.settimeout(0.2)
+    evil = f"http://127.0.0.1:{trap.getsockname()[1]}"
+    app = create_app(load_settings({}, offline=True, upstreams=service.url, health_interval_s=0))
+    try:
+        with serve_in_thread(app) as url:
+            for name in (evil, evil + "/model.onnx", "//127.0.0.1:1/x", f"{evil}#@{service.url}"):
+                entries = json.dumps({"clip": {"textual": {"modelName": name}}})
+                response = httpx.post(url + "/predict", data={"entries": entries, "text": "x"}, timeout=30)
+                assert response.status_code in (422, 500), response.text[:200]
+                assert evil not in response.text.replace(name, "")
+            headers = {"Host": evil.removeprefix("http://"), "X-Forwarded-Host": evil, "X-Forwarded-For": "127.0.0.1"}
+            httpx.post(url + "/predict", data={"entries": OCR}, files={"image": ("b", png(8, 8))}, headers=headers)
+            raw_exchange(url, f"GET {evil}/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            with pytest.raises(TimeoutError):
+                trap.accept()  # nobody ever connected to the trap
+            assert httpx.get(url + "/ping", timeout=5).text == "pong"
+    finally:
+        trap.close()
+    service.assert_alive()
