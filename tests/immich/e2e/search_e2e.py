@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,15 @@ def searcher(client: httpx.Client, names: dict[str, str]):
     return search
 
 
+def wait_for_layer(client: httpx.Client, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/server/features").json().get("zhSearch"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
     """Against a stand-in of the layer (exact, known ranks)."""
     client, ids = login_and_upload(api_base, images)
@@ -142,6 +152,9 @@ def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
 
     def check(label: str, got: str, expected: str) -> None:
         checks.append(Check(label, expected, got))
+
+    # the server re-probes an absent layer every 5 s; its features say when it uses the new one
+    check("features.zhSearch once the layer is installed", str(wait_for_layer(client)), "True")
 
     check("layer: `ocr:发票` ranked by zh_search.ocr_match", search("smart", {"query": "ocr:发票"}), "A D")
     check("layer: `OCR：发票` (full-width colon)", search("smart", {"query": "OCR：发票"}), "A D")
