@@ -90,39 +90,57 @@ def to_rgb(image: Image.Image) -> Image.Image:
     """8-bit RGB for OCR and faces (see the module docstring)."""
     if image.mode == "RGB":
         return image
-    if image.mode in SIXTEEN_BIT_MODES:
-        return _scaled_to_8_bits(image).convert("RGB")
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, _contrasting_background(rgba))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _scaled_to_8_bits(image: Image.Image) -> Image.Image:
-    """16/32-bit greyscale scaled by its peak to 8-bit ``L`` (instead of Pillow's clipping to white),
-    a band of rows at a time so that a large image never needs a float copy of itself."""
-    peak = float(image.getextrema()[1])  # type: ignore[arg-type]  # one band: (low, high)
-    scale = 255.0 / peak if peak > 0 else 0.0
-    out = np.empty((image.height, image.width), dtype=np.uint8)
-    for top in range(0, image.height, 512):
-        band = np.asarray(image.crop((0, top, image.width, min(image.height, top + 512))), dtype=np.float32)
-        out[top : top + band.shape[0]] = np.clip(band * scale, 0, 255).astype(np.uint8)
-    return Image.fromarray(out, "L")
+    return Image.fromarray(to_array(image), "RGB")
 
 
 def to_array(image: Image.Image) -> np.ndarray:
-    """H×W×3 uint8 RGB array."""
-    return np.asarray(to_rgb(image), dtype=np.uint8)
+    """H×W×3 uint8 RGB array for OCR and faces (see the module docstring).
+
+    Converted a band of rows at a time into the one output array: converting a whole 88 Mpx image
+    with Pillow, then handing it to numpy, held three full-size RGB copies at once (+820 MiB)."""
+    if image.mode == "RGB":
+        return np.asarray(image, dtype=np.uint8)
+    convert = _band_converter(image)
+    out = np.empty((image.height, image.width, 3), dtype=np.uint8)
+    for top in range(0, image.height, _BAND_ROWS):
+        band = image.crop((0, top, image.width, min(image.height, top + _BAND_ROWS)))
+        out[top : top + band.height] = np.asarray(convert(band), dtype=np.uint8)
+    return out
 
 
-def _contrasting_background(rgba: Image.Image) -> tuple[int, int, int, int]:
+_BAND_ROWS = 256
+
+
+def _band_converter(image: Image.Image):
+    """A function turning a band of ``image`` into RGB the same way the whole image would be."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        # 16/32-bit greyscale: scaled by the image's peak (instead of Pillow's clipping to white).
+        peak = float(image.getextrema()[1])  # type: ignore[arg-type]  # one band: (low, high)
+        scale = 255.0 / peak if peak > 0 else 0.0
+
+        def scaled(band: Image.Image) -> Image.Image:
+            values = np.asarray(band, dtype=np.float32) * scale
+            return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
+
+        return scaled
+    transparent = image.mode in ("RGBA", "LA", "PA", "RGBa") or (image.mode == "P" and "transparency" in image.info)
+    if transparent:
+        # One background for the whole image, judged on the whole image.
+        colour = _contrasting_background(image)
+
+        def composited(band: Image.Image) -> Image.Image:
+            rgba = band.convert("RGBA")
+            return Image.alpha_composite(Image.new("RGBA", rgba.size, colour), rgba).convert("RGB")
+
+        return composited
+    return lambda band: band.convert("RGB")
+
+
+def _contrasting_background(image: Image.Image) -> tuple[int, int, int, int]:
     # Judged on a sample of at most 512x512 pixels: enough to tell light content from dark.
-    if rgba.width * rgba.height > 512 * 512:
-        rgba = rgba.resize((min(rgba.width, 512), min(rgba.height, 512)), Image.Resampling.NEAREST)
-    pixels = np.asarray(rgba)
+    if image.width * image.height > 512 * 512:
+        image = image.resize((min(image.width, 512), min(image.height, 512)), Image.Resampling.NEAREST)
+    pixels = np.asarray(image.convert("RGBA"))
     opaque = pixels[pixels[:, :, 3] > 127][:, :3]
     if len(opaque) and opaque.mean() > 160:
         return (0, 0, 0, 255)
