@@ -34,6 +34,7 @@ class FileServer(http.server.ThreadingHTTPServer):
         self.last_modified: str | None = None
         self.range_from_zero = False  # answers 206 from byte 0 whatever was asked
         self.wrong_total = False
+        self.payload = PAYLOAD
         super().__init__(("127.0.0.1", 0), Handler)
 
     @property
@@ -52,7 +53,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path in server.missing_paths:
             self.send_error(404)
             return
-        data = bytes(b ^ 1 for b in PAYLOAD) if server.corrupt else PAYLOAD
+        data = bytes(b ^ 1 for b in server.payload) if server.corrupt else server.payload
         start = 0
         if_range = self.headers.get("If-Range")
         validator_ok = if_range is None or server.ignore_if_range or if_range in (server.etag, server.last_modified)
@@ -349,3 +350,34 @@ def test_file_without_any_source_says_how_to_get_it(tmp_path):
     store = ModelStore(load_settings({}, model_dir=str(tmp_path)))
     with pytest.raises(ModelUnavailableError, match="has no known download source"):
         store.ensure(spec_with(sha=""))
+
+
+def _tiny_onnx() -> bytes:
+    pytest.importorskip("onnx", reason="the onnx package builds the test graph")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_loading_confirms_or_rejects_a_first_use_file(tmp_path, server):
+    """Through ServiceContext.onnx_session, as every engine opens its graphs."""
+    from plugin_service.context import ServiceContext
+    from plugin_service.errors import ModelLoadError
+
+    settings = load_settings({}, model_dir=str(tmp_path), hf_endpoint=server.url, download_timeout_s=10)
+    ctx = ServiceContext.from_settings(settings)
+    spec = spec_with(Source(kind="url", url=server.url + "/m.onnx"), sha="")
+    target = ctx.store.ensure(spec) / "detection/model.onnx"  # PAYLOAD is no ONNX graph
+    with pytest.raises(ModelLoadError):
+        ctx.onnx_session(target)
+    assert not target.exists(), "a download that does not load is removed, to be fetched again"
+    server.payload = _tiny_onnx()
+    ctx.store.ensure(spec)
+    ctx.onnx_session(target)
+    assert target.with_name("model.onnx.sha256").read_text().strip() == hashlib.sha256(server.payload).hexdigest()
+    assert not target.with_name("model.onnx.sha256.pending").exists()
