@@ -85,7 +85,8 @@ def parse_entries(raw: str | bytes) -> Entries:
 
 @dataclass(frozen=True)
 class ImagePayload:
-    """A decoded RGB image as Immich sent it (no EXIF rotation: the preview is upright)."""
+    """A decoded image in the file's own mode, as Immich sent it (no EXIF rotation: the preview is
+    upright); engines convert it (``imaging.to_rgb`` for OCR and faces, the CLIP engine its own way)."""
 
     image: Image.Image
 

@@ -6,6 +6,7 @@ work (see ``predictor.py``).
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -15,7 +16,7 @@ from litestar.params import SkipValidation
 
 from plugin_service.errors import BadRequest, InvalidRequestFormat, PayloadTooLarge
 from plugin_service.immich.predictor import Predictor, PredictRequest
-from plugin_service.immich.protocol import parse_entries
+from plugin_service.immich.protocol import MAX_ENTRIES_BYTES, parse_entries
 
 
 @get("/", sync_to_thread=False)
@@ -50,8 +51,12 @@ async def secret_predict(request: Request, predictor: InjectedPredictor) -> Resp
 
 
 async def read_predict_form(request: Request) -> PredictRequest:
+    max_text = request.app.state.ctx.settings.max_text_bytes
     try:
-        form = await request.form()
+        if request.content_type[0] == "application/x-www-form-urlencoded":
+            form: Any = await _urlencoded_form(request, max_text)
+        else:
+            form = await request.form()
     except UnicodeDecodeError as exc:  # Litestar decodes plain form fields as UTF-8
         raise BadRequest(
             f"a form field is not valid UTF-8 (byte {exc.start}); send binary data as a file part"
@@ -64,10 +69,25 @@ async def read_predict_form(request: Request) -> PredictRequest:
     if image is not None:
         return PredictRequest(entries, raw_entries, image=await _field_bytes(image))
     if text is not None:
-        return PredictRequest(
-            entries, raw_entries, text=await _text(text, request.app.state.ctx.settings.max_text_bytes)
-        )
+        return PredictRequest(entries, raw_entries, text=await _text(text, max_text))
     raise BadRequest("Either image or text must be provided")
+
+
+async def _urlencoded_form(request: Request, max_text: int) -> dict[str, str]:
+    """A url-encoded body (no image can come this way) read only up to what a valid request can
+    need: percent-encoding triples each byte, so anything longer holds over-long text or entries.
+    Litestar's own parser would first decode the whole body, whatever its size."""
+    limit = 3 * (max_text + MAX_ENTRIES_BYTES) + 1024
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"url-encoded body of {declared} bytes; text is limited to {max_text} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"url-encoded body over {limit} bytes; text is limited to {max_text} bytes")
+    fields = urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    return dict(fields)
 
 
 async def _field_bytes(value: Any) -> bytes | None:

@@ -147,10 +147,22 @@ async def clip_img(request: Request) -> dict:
 
 @post("/clip/txt", status_code=200)
 async def clip_txt(request: Request) -> Response:
+    # The same text cap as /predict, checked on the body before decoding it: a JSON string escape
+    # takes at most 6 bytes per UTF-8 byte of text.
+    limit = _ctx(request).settings.max_text_bytes
+    raw = await request.body()
+    if len(raw) > 6 * limit + 1024:
+        return Response(
+            {"detail": f"text is limited to {limit} bytes (PLUGIN_SERVICE_MAX_TEXT_BYTES)"}, status_code=413
+        )
     try:
-        body = msgspec.json.decode(await request.body(), type=ClipText)
+        body = msgspec.json.decode(raw, type=ClipText)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         return Response({"detail": f'Invalid request body: {exc}; expected {{"text": "..."}}'}, status_code=422)
+    if len(body.text.encode("utf-8", "surrogatepass")) > limit:
+        return Response(
+            {"detail": f"text is limited to {limit} bytes (PLUGIN_SERVICE_MAX_TEXT_BYTES)"}, status_code=413
+        )
     return Response(await _answer(request, "text", service.clip_text, _ctx(request), body.text))
 
 
