@@ -147,14 +147,15 @@ def ocr_match(conn: Connection, query: str, owner_ids: Sequence[UUID] | None) ->
 
 
 def hybrid_candidates_user(
-    conn: Connection, query: str, embedding: Sequence[float], where: AssetFilter, max_results: int = 200
+    conn: Connection, query: str, embedding: Sequence[float] | None, where: AssetFilter, max_results: int = 200
 ) -> list[UserCandidate]:
+    """embedding None: the text candidates alone (cosine NULL)."""
     rows = conn.execute(
         text(
             'SELECT "assetId", cosine, text_rank, text_score FROM zh_search.hybrid_candidates_user(query => :q, '
             f"embedding => CAST(:e AS vector), {_FILTER_ARGS}, max_results => :n)"
         ),
-        {"q": query, "e": vector_literal(embedding), **where.params(), "n": max_results},
+        {"q": query, "e": None if embedding is None else vector_literal(embedding), **where.params(), "n": max_results},
     )
     return [
         UserCandidate(row[0], None if row[1] is None else float(row[1]), float(row[2]), float(row[3])) for row in rows

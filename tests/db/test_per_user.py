@@ -179,6 +179,8 @@ def test_hybrid_candidates_are_the_users_own(library):
     assert set(by_id) == {ids[n] for n in ("b", "b_archived", "b_hidden", "b_video")}
     assert by_id[ids["b"]].cosine is not None and by_id[ids["b"]].text_score == 1.0
     assert by_id[ids["b_archived"]].cosine is None
+    no_vector = run(url, queries.hybrid_candidates_user, "发票", None, AssetFilter((users["b"],)), 20)
+    assert {c.asset_id for c in no_vector} == set(by_id) and all(c.cosine is None for c in no_vector)
     # every one of A's photos says 发票: CLIP neighbours outside the text top 5 still carry the text signal
     got = run(url, queries.hybrid_candidates_user, "发票", QUERY_VECTOR, AssetFilter((users["a"],)), 5)
     assert len(got) >= 5 and all(c.text_score == 1.0 and c.text_rank > 0 for c in got)

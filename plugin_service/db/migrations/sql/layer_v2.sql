@@ -473,6 +473,12 @@ BEGIN
   max_results := least(greatest(coalesce(max_results, 200), 0), 1000);
   with_deleted := coalesce(with_deleted, false);
   IF owner_ids IS NULL OR cardinality(owner_ids) = 0 OR max_results = 0 THEN RETURN; END IF;
+  IF embedding IS NULL THEN  -- no query vector: the text half alone
+    RETURN QUERY SELECT t."assetId", NULL::real, t.rank, t.text_score
+      FROM zh_search.ocr_search_user(query, owner_ids, visibilities, with_deleted, taken_after, taken_before,
+                                     asset_type, max_results) t;
+    RETURN;
+  END IF;
   IF coalesce(old_ef, '') ~ '^\d+$' AND old_ef::integer < max_results THEN
     PERFORM set_config('hnsw.ef_search', max_results::text, true);
   END IF;
