@@ -51,7 +51,7 @@ import numpy as np
 from bench._report import machine_line, markdown_table, write_section
 from tests._paths import DATA
 from tests.e2e import build, multiuser, scenario, services, standins
-from tests.e2e.run import DETECTOR, default_work_dir, missing_prerequisites
+from tests.e2e.run import DETECTOR, default_work_dir, missing_prerequisites, series_commit
 from tests.immich._series import clean_tree
 
 DIM = 512
@@ -352,13 +352,14 @@ def run(clean: Path, work: Path, distractors: int, clip: str) -> tuple[dict[str,
             started = time.monotonic()
             results[mode] = evaluate(clients, owner_of, grades_of, mode)
             timings[f"evaluate {mode}"] = round(time.monotonic() - started, 1)
-        return results, timings, build.series_fingerprint()
+        return results, timings, f"{build.series_fingerprint()}, {series_commit()}"
 
 
 def markdown(results: dict[str, Any], timings: dict[str, float], clip: str, distractors: int, series: str) -> str:
     judged = sum(1 for s in SCENES for g in s.judged.values() if g > 0)
     lines = [
-        "## Hybrid search quality, multi-user, through the real Immich (`bench/hybrid_quality.py`)",
+        "## Hybrid search quality, multi-user, through the real Immich (`bench/hybrid_quality.py"
+        f"{'' if clip == 'caption' else ' --clip random'}`)",
         "",
         f"{machine_line()}; patched Immich v3.1.0 (series {series}), PostgreSQL + pgvector with the zh_search layer,",
         f"OCR by the plugin service (real PP-OCR). {len(SCENES)} judged scenes ({judged} judgements over "

@@ -148,7 +148,7 @@ def _phases(
     report.notes.append(
         f"Immich tree: {tree} (clean source {clean}), node {tools.node_version}, pnpm {tools.pnpm_version}"
     )
-    report.notes.append(f"patch series: {build.series_fingerprint()} (the build stamp), {_series_commit()}")
+    report.notes.append(f"patch series: {build.series_fingerprint()} (the build stamp), {series_commit()}")
 
     started = time.monotonic()
     model_dir = work / "models"
@@ -309,7 +309,7 @@ def hold(stack: services.Stack, artefacts: Path) -> None:
     print("stopping the stack", flush=True)
 
 
-def _series_commit() -> str:
+def series_commit() -> str:
     """The last commit that touched the patch series, and whether the checkout has changes to it."""
     try:
         last = subprocess.run(
