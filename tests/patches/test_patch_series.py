@@ -215,3 +215,46 @@ def test_refresh_splits_commits_into_server_and_web_series(tmp_path: Path):
         ["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True
     )
     assert mixed.returncode != 0 and "mixes web/" in mixed.stderr
+
+
+def test_a_patch_is_skipped_where_its_required_path_is_missing(tmp_path: Path):
+    """`Series-Applies-If-Exists: PATH` (the committed Dart client of v3.1.0) keeps the series applicable to
+    trees that generate that path at build time instead."""
+    dev = tmp_path / "dev"
+    (dev / "server").mkdir(parents=True)
+    (dev / "mobile" / "openapi").mkdir(parents=True)
+    (dev / "server" / "package.json").write_text(f'{{\n  "version": "{IMMICH_VERSION}",\n}}\n')
+    (dev / "server" / "a.ts").write_text("a\n")
+    (dev / "mobile" / "openapi" / "api.dart").write_text("api\n")
+    _git(tmp_path, "init", "-q", str(dev))
+    _git(dev, "add", "-A")
+    _git(dev, "commit", "-qm", "base")
+    _git(dev, "tag", "v3.1.0")
+    (dev / "server" / "a.ts").write_text("a\nfeature\n")
+    _git(dev, "commit", "-qam", "feat(server): feature")
+    (dev / "mobile" / "openapi" / "api.dart").write_text("api\ngenerated\n")
+    _git(dev, "commit", "-qam", "build(generated): Dart client\n\nSeries-Applies-If-Exists: mobile/openapi")
+    env = {**os.environ, "IMMICH_PATCH_ROOT": str(tmp_path / "patches")}
+    refresh = subprocess.run(
+        ["bash", str(SCRIPTS / "refresh-patches.sh"), str(dev)], env=env, capture_output=True, text=True
+    )
+    assert refresh.returncode == 0, refresh.stderr
+
+    newer = tmp_path / "newer"  # the base tree without the committed Dart client
+    (newer / "server").mkdir(parents=True)
+    for name in ("package.json", "a.ts"):
+        (newer / "server" / name).write_text(_git(dev, "show", f"v3.1.0:server/{name}"))
+    for tree, expected in ((newer, "skip "), (dev, None)):
+        if tree is dev:
+            _git(dev, "checkout", "-q", "v3.1.0")
+        check = subprocess.run(
+            ["bash", str(SCRIPTS / "check-patches.sh"), str(tree)], env=env, capture_output=True, text=True
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert check.stdout.count("ok ") == (1 if expected else 2), check.stdout
+        assert ("skip " in check.stdout) == bool(expected), check.stdout
+    apply = subprocess.run(
+        ["bash", str(SCRIPTS / "apply-patches.sh"), str(newer)], env=env, capture_output=True, text=True
+    )
+    assert apply.returncode == 0, apply.stderr
+    assert (newer / "server" / "a.ts").read_text() == "a\nfeature\n" and not (newer / "mobile").exists()
