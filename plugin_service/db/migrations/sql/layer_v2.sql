@@ -469,6 +469,7 @@ DECLARE
   old_iterative text := current_setting('hnsw.iterative_scan', true);
   clip_ids uuid[];
   clip_cosines real[];
+  filters text;
 BEGIN
   max_results := least(greatest(coalesce(max_results, 200), 0), 1000);
   with_deleted := coalesce(with_deleted, false);
@@ -485,19 +486,25 @@ BEGIN
   IF old_iterative IS NOT NULL THEN
     PERFORM set_config('hnsw.iterative_scan', 'strict_order', true);
   END IF;
+  -- only the active filters, written as Immich writes them, so that the planner estimates the
+  -- user's rows as it does for Immich's own smart search (and picks the vector index the same way)
+  filters := 'a."ownerId" = ANY($2)'
+    || CASE WHEN visibilities IS NULL THEN ''
+            WHEN visibilities @> ARRAY['archive', 'timeline', 'hidden'] AND visibilities <@ ARRAY['archive', 'timeline', 'hidden']
+            THEN ' AND a.visibility <> ''locked'''
+            ELSE ' AND a.visibility::text = ANY($3)' END
+    || CASE WHEN with_deleted THEN '' ELSE ' AND a."deletedAt" IS NULL' END
+    || CASE WHEN taken_after IS NULL THEN '' ELSE ' AND a."fileCreatedAt" >= $4' END
+    || CASE WHEN taken_before IS NULL THEN '' ELSE ' AND a."fileCreatedAt" <= $5' END
+    || CASE WHEN asset_type IS NULL THEN '' ELSE ' AND a.type::text = $6' END;
   EXECUTE format(
     'SELECT array_agg(c.id ORDER BY c.ord), array_agg(c.cosine ORDER BY c.ord) FROM (
        SELECT s."assetId" AS id, (1 - (s.embedding <=> $1))::real AS cosine,
               row_number() OVER (ORDER BY s.embedding <=> $1, s."assetId") AS ord
        FROM (SELECT s."assetId", s.embedding FROM public.smart_search s JOIN public.asset a ON a.id = s."assetId"
-             WHERE a."ownerId" = ANY($2)
-               AND ($3 IS NULL OR a.visibility::text = ANY($3)) AND ($4 OR a."deletedAt" IS NULL)
-               AND ($5::timestamptz IS NULL OR a."fileCreatedAt" >= $5)
-               AND ($6::timestamptz IS NULL OR a."fileCreatedAt" <= $6)
-               AND ($7::text IS NULL OR a.type::text = $7)
-             ORDER BY s.embedding <=> $1, s."assetId" LIMIT %s) s) c', max_results)
+             WHERE %s ORDER BY s.embedding <=> $1, s."assetId" LIMIT %s) s) c', filters, max_results)
     INTO clip_ids, clip_cosines
-    USING embedding, owner_ids, visibilities, with_deleted, taken_after, taken_before, asset_type;
+    USING embedding, owner_ids, visibilities, taken_after, taken_before, asset_type;
   PERFORM set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
   IF old_iterative IS NOT NULL THEN
     PERFORM set_config('hnsw.iterative_scan', old_iterative, true);
