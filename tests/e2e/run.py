@@ -313,7 +313,7 @@ def series_commit() -> str:
     """The last commit that touched the patch series, and whether the checkout has changes to it."""
     try:
         last = subprocess.run(
-            ["git", "log", "-1", "--format=%h %s", "--", "patches/"],
+            ["git", "log", "-1", "--format=%h %<(60,trunc)%s", "--", "patches/"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
