@@ -26,10 +26,38 @@ ARCHITECTURES: dict[str, ClipArchitecture] = {
     a.name: a
     for a in (
         ClipArchitecture("chinese-clip-rn50", "RN50", "RN50@RBT3-chinese", 1024, 224, "clip_cn_rn50.pt"),
-        ClipArchitecture("chinese-clip-vit-base-patch16", "ViT-B-16", "ViT-B-16@RoBERTa-wwm-ext-base-chinese", 512, 224, "clip_cn_vit-b-16.pt"),
-        ClipArchitecture("chinese-clip-vit-large-patch14", "ViT-L-14", "ViT-L-14@RoBERTa-wwm-ext-base-chinese", 768, 224, "clip_cn_vit-l-14.pt"),
-        ClipArchitecture("chinese-clip-vit-large-patch14-336px", "ViT-L-14-336", "ViT-L-14-336@RoBERTa-wwm-ext-base-chinese", 768, 336, "clip_cn_vit-l-14-336.pt"),
-        ClipArchitecture("chinese-clip-vit-huge-patch14", "ViT-H-14", "ViT-H-14@RoBERTa-wwm-ext-large-chinese", 1024, 224, "clip_cn_vit-h-14.pt"),
+        ClipArchitecture(
+            "chinese-clip-vit-base-patch16",
+            "ViT-B-16",
+            "ViT-B-16@RoBERTa-wwm-ext-base-chinese",
+            512,
+            224,
+            "clip_cn_vit-b-16.pt",
+        ),
+        ClipArchitecture(
+            "chinese-clip-vit-large-patch14",
+            "ViT-L-14",
+            "ViT-L-14@RoBERTa-wwm-ext-base-chinese",
+            768,
+            224,
+            "clip_cn_vit-l-14.pt",
+        ),
+        ClipArchitecture(
+            "chinese-clip-vit-large-patch14-336px",
+            "ViT-L-14-336",
+            "ViT-L-14-336@RoBERTa-wwm-ext-base-chinese",
+            768,
+            336,
+            "clip_cn_vit-l-14-336.pt",
+        ),
+        ClipArchitecture(
+            "chinese-clip-vit-huge-patch14",
+            "ViT-H-14",
+            "ViT-H-14@RoBERTa-wwm-ext-large-chinese",
+            1024,
+            224,
+            "clip_cn_vit-h-14.pt",
+        ),
     )
 }
 
@@ -37,33 +65,87 @@ ARCHITECTURES: dict[str, ClipArchitecture] = {
 # borrow a name whose dimension matches, or Immich's vector column rejects the embedding.
 IMMICH_CLIP_DIMS: dict[str, int] = {
     **dict.fromkeys(
-        "RN101__openai RN101__yfcc15m ViT-B-16__laion400m_e31 ViT-B-16__laion400m_e32 ViT-B-16__openai "
-        "ViT-B-32__laion2b-s34b-b79k ViT-B-32__laion2b_e16 ViT-B-32__laion400m_e31 ViT-B-32__laion400m_e32 "
-        "ViT-B-32__openai XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k XLM-Roberta-Large-Vit-B-32".split(),
+        [
+            "RN101__openai",
+            "RN101__yfcc15m",
+            "ViT-B-16__laion400m_e31",
+            "ViT-B-16__laion400m_e32",
+            "ViT-B-16__openai",
+            "ViT-B-32__laion2b-s34b-b79k",
+            "ViT-B-32__laion2b_e16",
+            "ViT-B-32__laion400m_e31",
+            "ViT-B-32__laion400m_e32",
+            "ViT-B-32__openai",
+            "XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
+            "XLM-Roberta-Large-Vit-B-32",
+        ],
         512,
     ),
-    **dict.fromkeys("RN50x4__openai ViT-B-16-plus-240__laion400m_e31 ViT-B-16-plus-240__laion400m_e32 XLM-Roberta-Large-Vit-B-16Plus".split(), 640),
     **dict.fromkeys(
-        "LABSE-Vit-L-14 RN50x16__openai ViT-B-16-SigLIP-256__webli ViT-B-16-SigLIP-384__webli ViT-B-16-SigLIP-512__webli "
-        "ViT-B-16-SigLIP-i18n-256__webli ViT-B-16-SigLIP__webli ViT-L-14-336__openai ViT-L-14-quickgelu__dfn2b "
-        "ViT-L-14__laion2b-s32b-b82k ViT-L-14__laion400m_e31 ViT-L-14__laion400m_e32 ViT-L-14__openai XLM-Roberta-Large-Vit-L-14 "
-        "nllb-clip-base-siglip__mrl nllb-clip-base-siglip__v1 ViT-B-16-SigLIP2__webli ViT-B-32-SigLIP2-256__webli".split(),
+        [
+            "RN50x4__openai",
+            "ViT-B-16-plus-240__laion400m_e31",
+            "ViT-B-16-plus-240__laion400m_e32",
+            "XLM-Roberta-Large-Vit-B-16Plus",
+        ],
+        640,
+    ),
+    **dict.fromkeys(
+        [
+            "LABSE-Vit-L-14",
+            "RN50x16__openai",
+            "ViT-B-16-SigLIP-256__webli",
+            "ViT-B-16-SigLIP-384__webli",
+            "ViT-B-16-SigLIP-512__webli",
+            "ViT-B-16-SigLIP-i18n-256__webli",
+            "ViT-B-16-SigLIP__webli",
+            "ViT-L-14-336__openai",
+            "ViT-L-14-quickgelu__dfn2b",
+            "ViT-L-14__laion2b-s32b-b82k",
+            "ViT-L-14__laion400m_e31",
+            "ViT-L-14__laion400m_e32",
+            "ViT-L-14__openai",
+            "XLM-Roberta-Large-Vit-L-14",
+            "nllb-clip-base-siglip__mrl",
+            "nllb-clip-base-siglip__v1",
+            "ViT-B-16-SigLIP2__webli",
+            "ViT-B-32-SigLIP2-256__webli",
+        ],
         768,
     ),
     **dict.fromkeys(
-        "RN50__cc12m RN50__openai RN50__yfcc15m RN50x64__openai ViT-H-14-378-quickgelu__dfn5b ViT-H-14-quickgelu__dfn5b "
-        "ViT-H-14__laion2b-s32b-b79k ViT-L-16-SigLIP-256__webli ViT-L-16-SigLIP-384__webli ViT-g-14__laion2b-s12b-b42k "
-        "XLM-Roberta-Large-ViT-H-14__frozen_laion5b_s13b_b90k ViT-L-16-SigLIP2-256__webli ViT-L-16-SigLIP2-384__webli "
-        "ViT-L-16-SigLIP2-512__webli".split(),
+        [
+            "RN50__cc12m",
+            "RN50__openai",
+            "RN50__yfcc15m",
+            "RN50x64__openai",
+            "ViT-H-14-378-quickgelu__dfn5b",
+            "ViT-H-14-quickgelu__dfn5b",
+            "ViT-H-14__laion2b-s32b-b79k",
+            "ViT-L-16-SigLIP-256__webli",
+            "ViT-L-16-SigLIP-384__webli",
+            "ViT-g-14__laion2b-s12b-b42k",
+            "XLM-Roberta-Large-ViT-H-14__frozen_laion5b_s13b_b90k",
+            "ViT-L-16-SigLIP2-256__webli",
+            "ViT-L-16-SigLIP2-384__webli",
+            "ViT-L-16-SigLIP2-512__webli",
+        ],
         1024,
     ),
     **dict.fromkeys(
-        "ViT-SO400M-14-SigLIP-384__webli nllb-clip-large-siglip__mrl nllb-clip-large-siglip__v1 ViT-SO400M-14-SigLIP2__webli "
-        "ViT-SO400M-14-SigLIP2-378__webli ViT-SO400M-16-SigLIP2-256__webli ViT-SO400M-16-SigLIP2-384__webli "
-        "ViT-SO400M-16-SigLIP2-512__webli".split(),
+        [
+            "ViT-SO400M-14-SigLIP-384__webli",
+            "nllb-clip-large-siglip__mrl",
+            "nllb-clip-large-siglip__v1",
+            "ViT-SO400M-14-SigLIP2__webli",
+            "ViT-SO400M-14-SigLIP2-378__webli",
+            "ViT-SO400M-16-SigLIP2-256__webli",
+            "ViT-SO400M-16-SigLIP2-384__webli",
+            "ViT-SO400M-16-SigLIP2-512__webli",
+        ],
         1152,
     ),
-    **dict.fromkeys("ViT-gopt-16-SigLIP2-256__webli ViT-gopt-16-SigLIP2-384__webli".split(), 1536),
+    **dict.fromkeys(["ViT-gopt-16-SigLIP2-256__webli", "ViT-gopt-16-SigLIP2-384__webli"], 1536),
 }
 
 

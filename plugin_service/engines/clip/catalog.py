@@ -45,7 +45,10 @@ def _spec(name: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         task="clip",
-        files=(ModelFile(path=VISUAL, sha256="", sources=visual_sources), ModelFile(path=TEXTUAL, sha256="", sources=textual_sources)),
+        files=(
+            ModelFile(path=VISUAL, sha256="", sources=visual_sources),
+            ModelFile(path=TEXTUAL, sha256="", sources=textual_sources),
+        ),
         description=f"Chinese-CLIP {arch.arch} ({arch.embed_dim}-d, {arch.image_size}px)",
         license=LICENSE,
         info={

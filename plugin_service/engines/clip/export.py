@@ -37,9 +37,17 @@ def import_cn_clip():
             del sys.modules[name]
         stub = types.ModuleType("torchvision")
         transforms = types.ModuleType("torchvision.transforms")
-        for attr in ("Compose", "ToTensor", "Normalize", "Resize", "InterpolationMode", "CenterCrop", "RandomResizedCrop"):
+        for attr in (
+            "Compose",
+            "ToTensor",
+            "Normalize",
+            "Resize",
+            "InterpolationMode",
+            "CenterCrop",
+            "RandomResizedCrop",
+        ):
             setattr(transforms, attr, type(attr, (), {"BICUBIC": 3, "__init__": lambda self, *a, **k: None}))
-        stub.transforms = transforms
+        stub.transforms = transforms  # type: ignore[attr-defined]  # a stand-in module
         sys.modules["torchvision"] = stub
         sys.modules["torchvision.transforms"] = transforms
     import cn_clip.clip  # noqa: F401
@@ -160,7 +168,9 @@ def quantize(path: Path, precision: str) -> Path:
     return target
 
 
-def export_architecture(name: str, out_dir: Path, checkpoint: Path | None = None, precisions: tuple[str, ...] = (), seed: int = 0) -> dict[str, Path]:
+def export_architecture(
+    name: str, out_dir: Path, checkpoint: Path | None = None, precisions: tuple[str, ...] = (), seed: int = 0
+) -> dict[str, Path]:
     arch = ARCHITECTURES[name]
     model = build_model(model_config(arch), checkpoint, seed)
     paths = export_onnx(model, out_dir, arch.image_size)
