@@ -80,7 +80,9 @@ def test_failed_load_is_retried_once_then_reported():
     with pytest.raises(ModelLoadError) as failure:
         cache.get(("b", "c"), broken, model="c")
     # The client reads the model's name and a plain reason; the OSError text (paths) stays in the log.
-    assert failure.value.immich_message == "Failed to load model 'c': loading failed (OSError; see the plugin service log)"
+    assert (
+        failure.value.immich_message == "Failed to load model 'c': loading failed (OSError; see the plugin service log)"
+    )
     assert cache._slots == {}
 
 
