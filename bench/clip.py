@@ -112,11 +112,13 @@ def main() -> None:
             sessions[precision] = (ImageEncoder(visual, ARCH), TextEncoder(textual, ARCH))
             tensors = [preprocess(im, 224) for im in images]
             ids = [tokenizer([t]) for t in texts]
-            image_c = timed(lambda x: visual.run(None, {"image": x}), tensors)
-            text_c = timed(lambda x: textual.run(None, {"text": x}), ids)
+            image_c = timed(lambda x, session=visual: session.run(None, {"image": x}), tensors)
+            text_c = timed(lambda x, session=textual: session.run(None, {"text": x}), ids)
             rows.append([f"(c) bare onnxruntime session, {precision}", *fmt(image_c), *fmt(text_c)])
         cos_int8 = [float(np.dot(sessions["fp32"][0].encode(im), sessions["int8"][0].encode(im))) for im in images]
-        cos_int8_text = [float(v) for v in np.sum(sessions["fp32"][1].encode(texts) * sessions["int8"][1].encode(texts), axis=1)]
+        cos_int8_text = [
+            float(v) for v in np.sum(sessions["fp32"][1].encode(texts) * sessions["int8"][1].encode(texts), axis=1)
+        ]
         del sessions
         # (b) our service over HTTP
         rss, contention = {}, {}
@@ -124,12 +126,24 @@ def main() -> None:
             process, url = start_clip_service(store, precision)
             try:
                 with httpx.Client(timeout=120) as client:
-                    visual_entries = '{"clip":{"visual":{"modelName":"%s"}}}' % NAME
-                    textual_entries = '{"clip":{"textual":{"modelName":"%s","options":{}}}}' % NAME
-                    image_b = timed(lambda j: client.post(url + "/predict", data={"entries": visual_entries}, files={"image": ("blob", j)}).raise_for_status(), jpegs)
-                    text_b = timed(lambda t: client.post(url + "/predict", data={"entries": textual_entries, "text": t}).raise_for_status(), texts)
+                    visual_entries = f'{{"clip":{{"visual":{{"modelName":"{NAME}"}}}}}}'
+                    textual_entries = f'{{"clip":{{"textual":{{"modelName":"{NAME}","options":{{}}}}}}}}'
+                    image_b = timed(
+                        lambda j, base=url, entries=visual_entries: client.post(
+                            base + "/predict", data={"entries": entries}, files={"image": ("blob", j)}
+                        ).raise_for_status(),
+                        jpegs,
+                    )
+                    text_b = timed(
+                        lambda t, base=url, entries=textual_entries: client.post(
+                            base + "/predict", data={"entries": entries, "text": t}
+                        ).raise_for_status(),
+                        texts,
+                    )
                     rss[precision] = peak_rss_mib(process.pid)
-                    contention[precision] = text_latency_under_image_load(url, jpegs, texts, visual_entries, textual_entries)
+                    contention[precision] = text_latency_under_image_load(
+                        url, jpegs, texts, visual_entries, textual_entries
+                    )
                 rows.append([f"(b) our service over HTTP, {precision}", *fmt(image_b), *fmt(text_b)])
             finally:
                 process.terminate()
@@ -148,11 +162,13 @@ one request at a time. (b) includes JPEG decoding, multipart parsing and JSON; (
 {table}
 
 - int8 (dynamic quantisation of MatMul/Gemm weights) vs fp32 cosine per image: min {min(cos_int8):.4f},
-  mean {statistics.mean(cos_int8):.4f}; per caption: min {min(cos_int8_text):.4f}, mean {statistics.mean(cos_int8_text):.4f}
+  mean {statistics.mean(cos_int8):.4f}; per caption: min {min(cos_int8_text):.4f},
+  mean {statistics.mean(cos_int8_text):.4f}
   (random weights; real weights usually quantise better, but measure on your own library before switching).
-- Peak RSS of the service with both towers loaded: fp32 {rss['fp32']:.0f} MiB, int8 {rss['int8']:.0f} MiB.
-- Text query p50 while 2 clients stream image embeddings: fp32 {contention['fp32'][0] * 1000:.0f} ms
-  (idle: {contention['fp32'][1] * 1000:.0f} ms), int8 {contention['int8'][0] * 1000:.0f} ms (idle {contention['int8'][1] * 1000:.0f} ms).
+- Peak RSS of the service with both towers loaded: fp32 {rss["fp32"]:.0f} MiB, int8 {rss["int8"]:.0f} MiB.
+- Text query p50 while 2 clients stream image embeddings: fp32 {contention["fp32"][0] * 1000:.0f} ms
+  (idle: {contention["fp32"][1] * 1000:.0f} ms), int8 {contention["int8"][0] * 1000:.0f} ms
+  (idle {contention["int8"][1] * 1000:.0f} ms).
 
 {size_table}
 """,
@@ -175,7 +191,9 @@ def text_latency_under_image_load(url, jpegs, texts, visual_entries, textual_ent
         with httpx.Client(timeout=120) as client:
             i = 0
             while not stop.is_set():
-                client.post(url + "/predict", data={"entries": visual_entries}, files={"image": ("blob", jpegs[i % len(jpegs)])})
+                client.post(
+                    url + "/predict", data={"entries": visual_entries}, files={"image": ("blob", jpegs[i % len(jpegs)])}
+                )
                 i += 1
 
     workers = [threading.Thread(target=image_stream) for _ in range(2)]
