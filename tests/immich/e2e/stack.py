@@ -3,6 +3,7 @@ server (PostgreSQL with pgvector comes from tests/_postgres.py). Each has .stop(
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -16,11 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests._net import free_port
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -172,3 +169,21 @@ def start_immich(
     if proc.poll() is not None:
         raise RuntimeError(f"Immich exited:\n{process.text()[-4000:]}")
     return process, f"http://127.0.0.1:{port}/api"
+
+
+@contextlib.contextmanager
+def immich_services():
+    """PostgreSQL (embedded, with an empty ``immich`` database), Redis and the stand-in ML server:
+    what a patched Immich server needs to start. Yields (scratch dir, postgres, redis port, ML URL)."""
+    from tests._postgres import embedded_postgres
+
+    scratch = scratch_dir()
+    with contextlib.ExitStack() as stop:
+        stop.callback(shutil.rmtree, scratch, True)
+        pg = stop.enter_context(embedded_postgres())
+        pg.create_database("immich")
+        redis, redis_port = start_redis(scratch)
+        stop.callback(redis.stop)
+        ml = start_fake_ml()
+        stop.callback(ml.stop)
+        yield scratch, pg, redis_port, ml.url
