@@ -8,7 +8,8 @@ IMMICH_REPO_URL="${IMMICH_REPO_URL:-https://github.com/immich-app/immich.git}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # IMMICH_PATCH_ROOT lets tests work on a scratch copy of the series.
 PATCH_ROOT="${IMMICH_PATCH_ROOT:-$REPO_ROOT/patches}"
-PATCH_DIRS=("$PATCH_ROOT/immich-server" "$PATCH_ROOT/immich-web")
+# server (with open-api, the SDK and i18n), web, and the mobile app's generated Dart client
+PATCH_DIRS=("$PATCH_ROOT/immich-server" "$PATCH_ROOT/immich-web" "$PATCH_ROOT/immich-mobile")
 
 die() { echo "error: $*" >&2; exit 1; }
 
@@ -19,7 +20,7 @@ immich_dir() {
   (cd "$dir" && pwd)
 }
 
-# All patches, server series first, each series in file-name order.
+# All patches, server series first, then web, then mobile, each series in file-name order.
 list_patches() {
   local d
   for d in "${PATCH_DIRS[@]}"; do

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tests._paths import REPO_ROOT
 
-PATCH_DIRS = (REPO_ROOT / "patches" / "immich-server", REPO_ROOT / "patches" / "immich-web")
+# server (with open-api, the SDK and i18n), web, and the mobile app's generated Dart client
+PATCH_DIRS = tuple(REPO_ROOT / "patches" / name for name in ("immich-server", "immich-web", "immich-mobile"))
 SCRIPTS = REPO_ROOT / "scripts"
 IMMICH_VERSION = "3.1.0"
 FULL = os.environ.get("PLUGIN_SERVICE_IMMICH_FULL") == "1"

@@ -42,14 +42,17 @@ def test_series_is_numbered_with_one_feature_per_patch():
         assert patch.path.stat().st_size < 1_000_000
 
 
-def test_server_and_web_series_are_separate():
+def test_server_web_and_mobile_series_are_separate():
     for patch in patches():
         web = {path for path in patch.touched if path.startswith("web/")}
+        mobile = {path for path in patch.touched if path.startswith("mobile/")}
         if patch.path.parent.name == "immich-web":
             assert web == patch.touched, f"{patch.path.name} touches more than web/"
+        elif patch.path.parent.name == "immich-mobile":
+            assert mobile == patch.touched, f"{patch.path.name} touches more than mobile/"
         else:
-            assert not web, f"{patch.path.name} touches web/"
-            assert all(p.split("/")[0] in {"server", "open-api", "packages", "i18n", "mobile"} for p in patch.touched)
+            assert not web and not mobile, f"{patch.path.name} touches web/ or mobile/"
+            assert all(p.split("/")[0] in {"server", "open-api", "packages", "i18n"} for p in patch.touched)
 
 
 def test_generated_files_are_patches_of_their_own():
@@ -205,6 +208,7 @@ def test_refresh_splits_commits_into_server_and_web_series(tmp_path: Path):
     web = sorted(p.name for p in (out / "immich-web").iterdir())
     assert server == ["0001-feat-server-one.patch", "0002-feat-i18n-three.patch"]
     assert web == ["0001-feat-web-two.patch"]
+    assert list((out / "immich-mobile").iterdir()) == []
     text = (out / "immich-server" / server[0]).read_text()
     assert text.startswith("From 0000000000000000000000000000000000000000 ") and "Subject: feat(server): one" in text
 
