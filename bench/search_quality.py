@@ -42,7 +42,7 @@ from bench._ocr_corpus import generated, real_ocr
 from bench._report import machine_line, markdown_table, write_section
 from plugin_service.db import migrate
 from plugin_service.db.migrations import fold_table
-from plugin_service.db.text import fold_script, immich_tokenize
+from tests.db.text_model import fold_script, immich_tokenize
 
 # ../shared/research/zhparser-findings.md §5: documents (⏎ = line break) and judged relevant documents
 JUDGED_DOCS = {

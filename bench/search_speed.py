@@ -33,7 +33,7 @@ import psycopg
 from bench._ocr_corpus import generated
 from bench._report import machine_line, markdown_table, write_section
 from plugin_service.db import migrate
-from plugin_service.db.text import immich_tokenize
+from tests.db.text_model import immich_tokenize
 
 QUERIES = [
     "发票",

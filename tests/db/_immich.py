@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from plugin_service.db.text import immich_tokenize
+from tests.db.text_model import immich_tokenize
 
 
 def new_user(conn: psycopg.Connection) -> uuid.UUID:

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from plugin_service.db import queries
-from plugin_service.db.text import normalize
 from tests.db._immich import new_asset, ocr_upsert, search
 from tests.db.conftest import libpq
+from tests.db.text_model import normalize
 
 DOCS = {
     "receipt": [

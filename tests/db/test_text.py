@@ -1,4 +1,4 @@
-"""The text model: the Python mirror (plugin_service/db/text.py) and the SQL functions agree on
+"""The text model: the Python mirror (tests/db/text_model.py) and the SQL functions agree on
 real OCR output (shared/data/ocr_ground_truth.json), and Immich's tokenizer port matches its tests."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import json
 import psycopg
 import pytest
 
-from plugin_service.db.text import doc_lexemes, doc_tokens, immich_tokenize, normalize, query_tsquery
 from tests._paths import require_shared
 from tests.db.conftest import libpq
+from tests.db.text_model import doc_lexemes, doc_tokens, immich_tokenize, normalize, query_tsquery
 
 EDGE_CASES = [
     "",

@@ -1,8 +1,8 @@
-"""The zh_search text model in Python, mirroring db/sql/layer.sql token for token.
+"""The zh_search text model in Python, mirroring plugin_service/db/migrations/sql token for token.
 
 The database does the real work (its triggers index Immich's OCR writes, its functions answer
-Immich's queries); this mirror exists for tests (SQL and Python must agree on real OCR text), for
-the benchmarks, and to show operators what a query turns into. Also a port of Immich v3.1.0's own
+Immich's queries); this mirror is test code, not shipped: the tests check that SQL and Python agree
+on real OCR text, and the benchmarks use it to build data and baselines. Also a port of Immich v3.1.0's own
 ``tokenizeForSearch`` (server/src/utils/database.ts), the baseline the benchmarks compare with.
 """
 
