@@ -6,17 +6,14 @@ work (see ``predictor.py``).
 
 from __future__ import annotations
 
-import urllib.parse
-from typing import Any
-
 from litestar import Request, Response, get, post
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
-from plugin_service.errors import BadRequest, InvalidRequestFormat, PayloadTooLarge
+from plugin_service.errors import BadRequest, InvalidRequestFormat
+from plugin_service.immich.form import read_fields
 from plugin_service.immich.predictor import Predictor, PredictRequest
-from plugin_service.immich.protocol import MAX_ENTRIES_BYTES, parse_entries
+from plugin_service.immich.protocol import parse_entries
 
 
 @get("/", sync_to_thread=False)
@@ -52,67 +49,20 @@ async def secret_predict(request: Request, predictor: InjectedPredictor) -> Resp
 
 async def read_predict_form(request: Request) -> PredictRequest:
     max_text = request.app.state.ctx.settings.max_text_bytes
-    try:
-        if request.content_type[0] == "application/x-www-form-urlencoded":
-            form: Any = await _urlencoded_form(request, max_text)
-        else:
-            form = await request.form()
-    except UnicodeDecodeError as exc:  # Litestar decodes plain form fields as UTF-8
-        raise BadRequest(
-            f"a form field is not valid UTF-8 (byte {exc.start}); send binary data as a file part"
-        ) from exc
-    raw_entries = await _field_bytes(form.get("entries"))
+    fields = await read_fields(request, max_text)
+    raw_entries = fields.get("entries")
     if raw_entries is None:
         raise InvalidRequestFormat("Field required: entries")
     entries = parse_entries(raw_entries)
-    image, text = form.get("image"), form.get("text")
-    if image is not None:
-        return PredictRequest(entries, raw_entries, image=await _field_bytes(image))
-    if text is not None:
-        return PredictRequest(entries, raw_entries, text=await _text(text, max_text))
-    raise BadRequest("Either image or text must be provided")
-
-
-async def _urlencoded_form(request: Request, max_text: int) -> dict[str, str]:
-    """A url-encoded body (no image can come this way) read only up to what a valid request can
-    need: percent-encoding triples each byte, so anything longer holds over-long text or entries.
-    Litestar's own parser would first decode the whole body, whatever its size."""
-    limit = 3 * (max_text + MAX_ENTRIES_BYTES) + 1024
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"url-encoded body of {declared} bytes; text is limited to {max_text} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"url-encoded body over {limit} bytes; text is limited to {max_text} bytes")
-    fields = urllib.parse.parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="strict")
-    return dict(fields)
-
-
-async def _field_bytes(value: Any) -> bytes | None:
-    if value is None:
-        return None
-    if isinstance(value, UploadFile):
-        return await value.read()
-    return str(value).encode("utf-8")  # a plain form field, which Litestar decoded as UTF-8
-
-
-async def _text(value: Any, limit: int) -> str:
-    """The query, refused early when over ``limit`` bytes: a CLIP query only reads its first 52 tokens."""
-    if isinstance(value, UploadFile):
-        data = await value.read()
-        if len(data) > limit:
-            raise PayloadTooLarge(f"text is {len(data)} bytes; the limit is {limit} (PLUGIN_SERVICE_MAX_TEXT_BYTES)")
+    if "image" in fields:
+        return PredictRequest(entries, raw_entries, image=fields["image"])
+    if "text" in fields:
         try:
-            return data.decode("utf-8")
+            text = fields["text"].decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadRequest(f"text is not valid UTF-8 (byte {exc.start})") from exc
-    text = str(value)
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        raise PayloadTooLarge(f"text is {size} bytes; the limit is {limit} (PLUGIN_SERVICE_MAX_TEXT_BYTES)")
-    return text
+        return PredictRequest(entries, raw_entries, text=text)
+    raise BadRequest("Either image or text must be provided")
 
 
 route_handlers = [root, ping, predict]
