@@ -84,12 +84,18 @@ def _check_clip_aliases(settings: Settings) -> None:
 def _service_error(request: Request, exc: ServiceError) -> Response:
     if exc.status_code >= 500:
         log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return Response({"detail": exc.message}, status_code=exc.status_code)
+    return Response({"detail": exc.message}, status_code=exc.status_code, headers=_closing(exc.status_code))
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
     # Litestar's own errors (body too large, malformed multipart) in FastAPI's {"detail": …} shape.
-    return Response({"detail": exc.detail}, status_code=exc.status_code)
+    return Response({"detail": exc.detail}, status_code=exc.status_code, headers=_closing(exc.status_code))
+
+
+def _closing(status_code: int) -> dict[str, str]:
+    # A 413 is sent before the rest of the body was read: the client must not reuse this connection
+    # for its next request while it may still be sending the refused body.
+    return {"connection": "close"} if status_code == 413 else {}
 
 
 def _unexpected_error(request: Request, exc: Exception) -> Response:

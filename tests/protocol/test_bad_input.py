@@ -120,6 +120,14 @@ def test_decompression_bomb_is_413(client):
 def test_oversized_body_is_413(client):
     response = post(client, OCR, image=b"\xff\xd8" + b"\0" * (9 * 1024 * 1024))
     assert response.status_code == 413
+    # refused before the body was read: the client must not reuse the connection
+    assert response.headers["connection"] == "close"
+
+
+def test_over_long_text_is_413_and_closes_the_connection(client):
+    response = post(client, '{"clip":{"textual":{"modelName":"chinese-clip-vit-base-patch16"}}}', text="北" * 70_000)
+    assert response.status_code == 413 and "text" in response.json()["detail"]
+    assert response.headers["connection"] == "close"
 
 
 @pytest.mark.parametrize(
