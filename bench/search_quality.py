@@ -174,6 +174,9 @@ ZHPARSER = (
     'WHERE o.tsv_zh @@ q ORDER BY ts_rank(o.tsv_zh, q) DESC, o."assetId" LIMIT 200'
 )
 COMBINED = 'SELECT "assetId" FROM zh_search.ocr_search(%(q)s, 200)'
+# what the patched Immich runs (contract v2 on layer v3): the same matches, ranked by the query's tokens wherever
+# they occur (zh_search.rank_tsquery) instead of ts_rank of the whole phrase
+OCR_MATCH = 'SELECT "assetId" FROM zh_search.ocr_match(%(q)s, NULL) ORDER BY rank DESC, "assetId" LIMIT 200'
 
 
 def methods(conn: psycopg.Connection) -> dict[str, str | None]:
@@ -182,6 +185,7 @@ def methods(conn: psycopg.Connection) -> dict[str, str | None]:
         "(a) Immich v3.1.0 (pg_trgm %>> on bigram string, newest first)": IMMICH,
         "(a+) Immich predicate ranked by strict_word_similarity": IMMICH_RANKED,
         "(b) zh_search bigram tsvector": BIGRAM_ONLY if has_zh else COMBINED,
+        "(b3) zh_search.ocr_match, layer v3 rank (what the patched Immich runs)": None if has_zh else OCR_MATCH,
         "(c) zhparser words": ZHPARSER if has_zh else None,
         "(d) combined (zh_search.ocr_search with zhparser)": COMBINED if has_zh else None,
     }
