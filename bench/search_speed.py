@@ -244,7 +244,9 @@ def latencies(
 def size(conn: psycopg.Connection, relation: str) -> str:
     """On-disk size of a table or index, summed over its partitions."""
     return conn.execute(
-        "SELECT pg_size_pretty(sum(pg_relation_size(relid))) FROM pg_partition_tree(%s::regclass)", (relation,)
+        "SELECT pg_size_pretty(coalesce(sum(pg_relation_size(relid)), pg_relation_size(%s::regclass))) "
+        "FROM pg_partition_tree(%s::regclass)",
+        (relation, relation),
     ).fetchone()[0]
 
 

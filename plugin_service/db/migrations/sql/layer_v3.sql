@@ -93,48 +93,48 @@ SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
   changed integer := 0;
   n integer;
-  orphans uuid[];
   own uuid;
   mine uuid[];
+  gone uuid[];
+  upsert_ids uuid[];
+  upsert_texts text[];
 BEGIN
-  orphans := ARRAY(SELECT x.id FROM unnest(ids) AS x(id) WHERE NOT EXISTS (SELECT 1 FROM public.asset s WHERE s.id = x.id));
-  IF cardinality(orphans) > 0 THEN
-    DELETE FROM zh_search.ocr_text o WHERE o."assetId" = ANY(orphans);
-    changed := cardinality(orphans);
-  END IF;
-  -- One statement per owner (usually one), the owner a parameter: the executor keeps that owner's partition
-  -- only (joined on the owner, every partition would be opened and locked on every call).
-  FOR own, mine IN SELECT s."ownerId", array_agg(s.id) FROM public.asset s WHERE s.id = ANY(ids) GROUP BY 1 LOOP
-    WITH visible AS MATERIALIZED (
-      SELECT l."assetId", left(string_agg(l.text, E'\n' ORDER BY l.y1, l.x1, l.id), zh_search.max_indexed_chars()) AS text
-      FROM public.asset_ocr l WHERE l."assetId" = ANY(mine) AND l."isVisible"
-      GROUP BY l."assetId"
-    ), current AS MATERIALIZED (
-      SELECT o."assetId", o.text FROM zh_search.ocr_text o WHERE o."ownerId" = own AND o."assetId" = ANY(mine)
-    ), gone AS (
-      DELETE FROM zh_search.ocr_text o
-      WHERE o."ownerId" = own AND o."assetId" IN (SELECT c."assetId" FROM current c)
-        AND NOT EXISTS (SELECT 1 FROM visible v WHERE v."assetId" = o."assetId")
-      RETURNING 1
-    ), todo AS MATERIALIZED (
-      -- only texts that changed are normalised (Immich's upsert fires the delete and the insert trigger for
-      -- the same asset: the second call costs no normalisation)
-      SELECT v."assetId", v.text, zh_search.normalize(v.text) AS norm, c."assetId" IS NOT NULL AS present
-      FROM visible v LEFT JOIN current c ON c."assetId" = v."assetId"
-      WHERE c."assetId" IS NULL OR c.text IS DISTINCT FROM v.text
-    ), updated AS (
-      UPDATE zh_search.ocr_text o SET text = t.text, norm = t.norm, tsv = zh_search.norm_tsvector(t.norm)
-      FROM todo t WHERE t.present AND o."ownerId" = own AND o."assetId" = t."assetId"
-      RETURNING 1
-    ), inserted AS (
+  -- The assets by owner; those without an asset row were deleted with their lines (Immich's cascade): their
+  -- owner is unknown, so their rows are looked up in every partition (ocr_text_asset_idx). One pass per owner
+  -- (usually one) with the owner a parameter, so that the executor keeps that owner's partition only.
+  FOR own, mine IN SELECT s."ownerId", array_agg(x.id) FROM unnest(ids) AS x(id)
+                   LEFT JOIN public.asset s ON s.id = x.id GROUP BY s."ownerId" LOOP
+    IF own IS NULL THEN
+      DELETE FROM zh_search.ocr_text o WHERE o."assetId" = ANY(mine);
+      GET DIAGNOSTICS n = ROW_COUNT;
+      changed := changed + n;
+      CONTINUE;
+    END IF;
+    -- what changed: rows to drop (no visible line left) and texts to write. Nothing changed (the second of
+    -- the two triggers of Immich's upsert): no write statement runs at all.
+    SELECT array_agg(c."assetId") FILTER (WHERE v."assetId" IS NULL),
+           array_agg(v."assetId") FILTER (WHERE v."assetId" IS NOT NULL),
+           array_agg(v.text) FILTER (WHERE v."assetId" IS NOT NULL)
+      INTO gone, upsert_ids, upsert_texts
+      FROM (SELECT l."assetId", left(string_agg(l.text, E'\n' ORDER BY l.y1, l.x1, l.id), zh_search.max_indexed_chars()) AS text
+            FROM public.asset_ocr l WHERE l."assetId" = ANY(mine) AND l."isVisible" GROUP BY l."assetId") v
+      FULL JOIN (SELECT o."assetId", o.text FROM zh_search.ocr_text o WHERE o."ownerId" = own AND o."assetId" = ANY(mine)) c
+        ON c."assetId" = v."assetId"
+      WHERE c."assetId" IS NULL OR v."assetId" IS NULL OR c.text IS DISTINCT FROM v.text;
+    IF gone IS NOT NULL THEN
+      DELETE FROM zh_search.ocr_text o WHERE o."ownerId" = own AND o."assetId" = ANY(gone);
+      GET DIAGNOSTICS n = ROW_COUNT;
+      changed := changed + n;
+    END IF;
+    IF upsert_ids IS NOT NULL THEN
+      -- each text normalised once (OFFSET 0 keeps the subquery from being flattened into two calls)
       INSERT INTO zh_search.ocr_text AS o ("assetId", "ownerId", text, norm, tsv)
-        SELECT t."assetId", own, t.text, t.norm, zh_search.norm_tsvector(t.norm) FROM todo t WHERE NOT t.present
-      ON CONFLICT ("ownerId", "assetId") DO UPDATE SET text = EXCLUDED.text, norm = EXCLUDED.norm, tsv = EXCLUDED.tsv
-        WHERE o.text IS DISTINCT FROM EXCLUDED.text
-      RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted) INTO n;
-    changed := changed + n;
+        SELECT u.id, own, u.text, u.norm, zh_search.norm_tsvector(u.norm)
+        FROM (SELECT x.id, x.text, zh_search.normalize(x.text) AS norm FROM unnest(upsert_ids, upsert_texts) AS x(id, text) OFFSET 0) u
+      ON CONFLICT ("ownerId", "assetId") DO UPDATE SET text = EXCLUDED.text, norm = EXCLUDED.norm, tsv = EXCLUDED.tsv;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      changed := changed + n;
+    END IF;
   END LOOP;
   RETURN changed;
 END $$;
