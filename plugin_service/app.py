@@ -37,7 +37,11 @@ def create_app(settings: Settings | None = None, ctx: ServiceContext | None = No
     settings = settings or (ctx.settings if ctx else load_settings())
     ctx = ctx or ServiceContext.from_settings(settings)
     _check_clip_aliases(settings)
-    executors = Executors.create(settings.effective_request_threads, pixel_budget=settings.effective_pixels_in_flight)
+    executors = Executors.create(
+        settings.effective_request_threads,
+        pixel_budget=settings.effective_pixels_in_flight,
+        nice=settings.inference_nice,
+    )
     local = LocalPredictor(ctx, executors)
     gateway = build_gateway(settings, local, ctx.models)
     predictor: Predictor = gateway.dispatcher or local

@@ -40,6 +40,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     request_threads: int = 0  # 0 = number of CPUs
     ort_intra_op_threads: int = 0  # 0 = onnxruntime default
     ort_inter_op_threads: int = 1
+    # onnxruntime's CPU arena keeps the high-water mark of every session's concurrent runs for good;
+    # without it, buffers go back to malloc after each run (docs/benchmarks.md, soak: -400 MiB).
+    ort_cpu_memory_arena: bool = False
+    ort_memory_pattern: bool = True
+    # CPU priority of the inference threads (and onnxruntime's threads they start): a higher nice value
+    # than the event loop's keeps /ping answered within milliseconds when inference saturates the CPUs.
+    inference_nice: int = 10
+    # glibc malloc, set by `serve` at start-up: at most this many arenas (each thread otherwise gets its own,
+    # each keeping its freed memory), and blocks from this size up mmap'ed and returned to the system when
+    # freed (a fixed threshold: glibc's default moves it up to 32 MiB). 0 = glibc's default.
+    malloc_arena_max: int = 2
+    malloc_mmap_threshold: int = 1024 * 1024
     ort_providers: str = ""  # e.g. "CUDAExecutionProvider,CPUExecutionProvider"; empty = best available
     # Input limits
     max_body_bytes: int = 64 * 1024 * 1024

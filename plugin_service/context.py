@@ -37,6 +37,8 @@ class ServiceContext:
                 intra_op_threads=s.ort_intra_op_threads,
                 inter_op_threads=s.ort_inter_op_threads,
                 providers=s.ort_providers,
+                memory_arena=s.ort_cpu_memory_arena,
+                memory_pattern=s.ort_memory_pattern,
             )
         except Exception:
             self.store.reject(Path(path))

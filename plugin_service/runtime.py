@@ -136,6 +136,35 @@ def _key_name(key: Hashable) -> str:
     return "/".join(str(p) for p in key) if isinstance(key, tuple) else str(key)
 
 
+# mallopt parameters (malloc.h)
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def tune_malloc(arena_max: int, mmap_threshold: int) -> bool:
+    """Make glibc's malloc give memory back: few arenas, large blocks mmap'ed (0 = leave as is).
+
+    Must run before the process starts its threads (arenas are created as threads first allocate).
+    Returns False where the C library is not glibc (musl, macOS): nothing is changed there.
+    """
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return False
+    ok = True
+    if arena_max > 0:
+        ok = libc.mallopt(_M_ARENA_MAX, arena_max) == 1 and ok
+    if mmap_threshold > 0:
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1 and ok
+    return ok
+
+
 def ort_providers(requested: str = "") -> list[str]:
     """onnxruntime execution providers: the requested ones that exist, else CUDA if present, then CPU."""
     import onnxruntime as ort
@@ -149,14 +178,22 @@ def ort_providers(requested: str = "") -> list[str]:
 
 
 def ort_session(
-    path: str | os.PathLike[str], *, intra_op_threads: int = 0, inter_op_threads: int = 1, providers: str = ""
+    path: str | os.PathLike[str],
+    *,
+    intra_op_threads: int = 0,
+    inter_op_threads: int = 1,
+    providers: str = "",
+    memory_arena: bool = True,
+    memory_pattern: bool = True,
 ):
-    """An onnxruntime session with the service's thread and provider settings."""
+    """An onnxruntime session with the service's thread, provider and memory settings."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = inter_op_threads
+    options.enable_cpu_mem_arena = memory_arena
+    options.enable_mem_pattern = memory_pattern
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=ort_providers(providers))

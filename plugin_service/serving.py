@@ -6,6 +6,13 @@ has its own so a queue of image embeddings never delays a search.  The event
 loop itself only parses requests and answers ``/ping``: images are measured
 and decoded in the image pool, never on the loop.
 
+Both pools run at a lower CPU priority (``inference_nice``) than the event
+loop: when inference keeps every core busy, the kernel still gives the loop
+the CPU as soon as a request arrives, so ``/ping`` answers in milliseconds
+(Immich marks the server unhealthy after a 2 s ping timeout).  Models are
+loaded in these threads, and onnxruntime's own worker threads, created with
+the session, inherit the lower priority from the thread that created them.
+
 ``PixelBudget`` is the admission control: an image is decoded only when the
 pixels of every image being worked on, plus its own, fit the budget, so ten
 huge uploads wait their turn instead of multiplying memory.
@@ -17,6 +24,10 @@ import asyncio
 import contextlib
 import functools
 import io
+import logging
+import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +38,8 @@ from PIL import Image
 from plugin_service.imaging import decode_image
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class PixelBudget:
@@ -56,10 +69,18 @@ class Executors:
     pixels: PixelBudget = field(default_factory=lambda: PixelBudget(100_000_000))
 
     @classmethod
-    def create(cls, image_threads: int, text_threads: int = 2, pixel_budget: int = 100_000_000) -> Executors:
+    def create(
+        cls, image_threads: int, text_threads: int = 2, pixel_budget: int = 100_000_000, nice: int = 0
+    ) -> Executors:
+        """Pools whose threads run at ``nice`` (0 = the process's own priority)."""
+        initializer = functools.partial(lower_thread_priority, nice)
         return cls(
-            image=ThreadPoolExecutor(max_workers=max(1, image_threads), thread_name_prefix="infer-image"),
-            text=ThreadPoolExecutor(max_workers=max(1, text_threads), thread_name_prefix="infer-text"),
+            image=ThreadPoolExecutor(
+                max_workers=max(1, image_threads), thread_name_prefix="infer-image", initializer=initializer
+            ),
+            text=ThreadPoolExecutor(
+                max_workers=max(1, text_threads), thread_name_prefix="infer-text", initializer=initializer
+            ),
             pixels=PixelBudget(pixel_budget),
         )
 
@@ -78,6 +99,22 @@ class Executors:
     def shutdown(self) -> None:
         self.image.shutdown(wait=False, cancel_futures=True)
         self.text.shutdown(wait=False, cancel_futures=True)
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Run the calling thread at ``nice`` (never raising its priority above what it has).
+
+    Linux keeps a nice value per thread and a new thread starts with its creator's, so threads this
+    one starts later (onnxruntime's intra-op pool, created with a session) run at ``nice`` too.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, thread) < nice:
+            os.setpriority(os.PRIO_PROCESS, thread, min(nice, 19))
+    except OSError as exc:  # a sandbox that forbids it: inference then competes with /ping as equals
+        log.warning("cannot lower the priority of inference thread %s to nice %s: %s", thread, nice, exc)
 
 
 def declared_pixels(data: bytes) -> int:

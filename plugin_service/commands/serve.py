@@ -17,11 +17,17 @@ from plugin_service.config import load_settings
 @click.option("--preload", default=None, help="Comma-separated task:type:modelName to load at start.")
 def serve(host, port, model_dir, offline, preload) -> None:
     """Run the ML server (Immich /predict, /ping; MT Photos API)."""
-    from plugin_service.app import create_app
-    from plugin_service.http_server import run
+    from plugin_service.runtime import tune_malloc
 
     settings = load_settings(host=host, port=port, model_dir=model_dir, offline=offline, preload=preload)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Before any thread starts (uvicorn's loop, the inference pools): arenas are made per thread.
+    if not tune_malloc(settings.malloc_arena_max, settings.malloc_mmap_threshold):
+        logging.getLogger(__name__).info("malloc tuning not applied (not glibc)")
+
+    from plugin_service.app import create_app
+    from plugin_service.http_server import run
+
     if settings.host not in ("127.0.0.1", "localhost", "::1") and not (settings.client_allow or settings.shared_secret):
         logging.getLogger(__name__).warning(
             "listening on %s with neither PLUGIN_SERVICE_CLIENT_ALLOW nor PLUGIN_SERVICE_SHARED_SECRET: "
