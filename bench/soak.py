@@ -10,8 +10,9 @@ Soak: ``--clients`` threads send Immich requests (CLIP text and image, OCR, face
 calls, and a share of adversarial requests (junk and path-like model names, corrupt images, a
 400 Mpx bomb, 12 MB text, nested entries, non-UTF-8 text, wrong api-keys) for ``--minutes``.
 Every valid request's answer is compared with the reference answer computed once per input before
-the load (CLIP and face vectors by cosine, OCR text exactly).  A separate client pings /ping every
-100 ms, as Immich's health check would; RSS is sampled every second.
+the load (CLIP and face vectors by cosine, OCR text exactly).  A separate process pings /ping every
+100 ms, as Immich's health check would (a thread of the benchmark would queue behind the clients for
+the benchmark's own GIL); RSS is sampled every second.
 
 Show (each on a fresh service): two 88 Mpx PNGs in flight vs /ping and RSS; a 12 MB text query
 (Immich: refused at the edge; MT Photos /clip/txt, which has no size cap: answered) and the
@@ -44,7 +45,7 @@ import psutil
 from PIL import Image
 
 from bench._report import machine_line, markdown_table, write_section
-from bench._service import start_service
+from bench._service import Pinger, start_service
 from tests._paths import DATA
 
 KEY = "soak-key"
@@ -270,16 +271,17 @@ class Watch:
     pid: int
     url: str
     period_s: float = 1.0
+    ping: bool = True
     rss: list[tuple[float, int]] = field(default_factory=list)
     pings: list[tuple[float, float]] = field(default_factory=list)
     ping_failures: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Watch:
-        self._threads = [
-            threading.Thread(target=self._sample, daemon=True),
-            threading.Thread(target=self._ping, daemon=True),
-        ]
+        # /ping from a process of its own (bench/_service.py: Pinger): a thread here would queue for
+        # this process's GIL behind the 16 client threads, and its figures would be theirs.
+        self._pinger = Pinger(self.url) if self.ping else None
+        self._threads = [threading.Thread(target=self._sample, daemon=True)]
         for thread in self._threads:
             thread.start()
         return self
@@ -288,26 +290,14 @@ class Watch:
         self._stop.set()
         for thread in self._threads:
             thread.join()
+        if self._pinger is not None:
+            self.pings, self.ping_failures = self._pinger.stop()
 
     def _sample(self) -> None:
         process = psutil.Process(self.pid)
         while not self._stop.is_set():
             self.rss.append((time.monotonic(), process.memory_info().rss))
             self._stop.wait(self.period_s)
-
-    def _ping(self) -> None:
-        with httpx.Client() as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    ok = client.get(self.url + "/ping", timeout=10).text == "pong"
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    self.pings.append((started, time.monotonic() - started))
-                else:
-                    self.ping_failures += 1
-                self._stop.wait(0.1)
 
     def ping_stats(self) -> tuple[float, float, float]:
         values = sorted(v for _, v in self.pings)
@@ -371,28 +361,33 @@ def client_loop(url, deadline, valid, weights, adversarial, share, refs, tally, 
                     tally.examples.append(f"{request.kind} #{request.index}: answer differs from the reference")
 
 
-def others_cpu_seconds(own: set[int]) -> float:
-    total = 0.0
-    for process in psutil.process_iter(["pid"]):
-        if process.info["pid"] in own:
-            continue
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return total
+def others_cpu_seconds(own: set[int]) -> dict[tuple[int, float], float]:
+    """CPU seconds used so far by each process outside this benchmark (``own``, this process and its
+    children, the pingers), keyed by (pid, start time) so that a pid reused in between is not mixed up."""
+    mine = own | {child.pid for child in psutil.Process().children(recursive=True)}
+    used = {}
+    for process in psutil.process_iter(["pid", "create_time", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if process.info["pid"] not in mine and times is not None:
+            used[(process.info["pid"], process.info["create_time"])] = times.user + times.system
+    return used
 
 
-def soak(store: Path, packs: Path, minutes: float, clients: int, share: float) -> str:
+def cpu_used_between(before: dict[tuple[int, float], float], after: dict[tuple[int, float], float]) -> float:
+    """CPU seconds used between two snapshots; what processes that ended in between used is not seen."""
+    return sum(seconds - before.get(key, 0.0) for key, seconds in after.items())
+
+
+def soak(store: Path, packs: Path, minutes: float, clients: int, share: float, extra_env: dict[str, str]) -> str:
     data = inputs()
     valid = valid_requests(data)
-    process, url = start_service(service_env(store, packs))
+    process, url = start_service(service_env(store, packs, **extra_env))
     # An idle service pinged the same way, side by side: how much of /ping's latency is the shared
     # machine's load rather than this service's work.
-    control, control_url = start_service(service_env(store, packs))
+    control, control_url = start_service(service_env(store, packs, **extra_env))
     try:
         refs = references(url, valid)  # also loads every model
+        loaded_rss = rss(process.pid)
         adversarial = adversarial_requests()
         weights = [WEIGHTS[v.kind] for v in valid]
         tally = Tally()
@@ -415,17 +410,17 @@ def soak(store: Path, packs: Path, minutes: float, clients: int, share: float) -
         watch.stop()
         control_watch.stop()
         wall = time.monotonic() - started
-        cpu_others = others_cpu_seconds(own) - cpu_others_before
+        cpu_others = cpu_used_between(cpu_others_before, others_cpu_seconds(own))
         load_after = os.getloadavg()
     finally:
         for running in (process, control):
             running.terminate()
             running.wait(timeout=30)
-    rss = [(t - started, v) for t, v in watch.rss if t >= started]
+    samples = [(t - started, v) for t, v in watch.rss if t >= started]
     c50, c99, cworst = control_watch.ping_stats()
-    warm = [v for t, v in rss if t >= min(120.0, wall / 5)]
-    first_minute_after_warmup = [v for t, v in rss if min(120.0, wall / 5) <= t < min(120.0, wall / 5) + 60]
-    last_minute = [v for t, v in rss if t >= wall - 60]
+    warm = [v for t, v in samples if t >= min(120.0, wall / 5)]
+    first_minute_after_warmup = [v for t, v in samples if min(120.0, wall / 5) <= t < min(120.0, wall / 5) + 60]
+    last_minute = [v for t, v in samples if t >= wall - 60]
     p50, p99, worst = watch.ping_stats()
     total_valid = sum(tally.valid.values())
     bad = sum(tally.errors.values()) + sum(tally.wrong.values())
@@ -446,23 +441,28 @@ def soak(store: Path, packs: Path, minutes: float, clients: int, share: float) -
         ]
         for kind in WEIGHTS
     ]
-    timeline = [[f"{int(t // 60)}:{int(t % 60):02d}", f"{v / 2**20:.0f}"] for t, v in rss[:: max(1, len(rss) // 12)]]
+    every = max(1, len(samples) // 12)
+    timeline = [[f"{int(t // 60)}:{int(t % 60):02d}", f"{v / 2**20:.0f}"] for t, v in samples[::every]]
     mib = 2**20
     lines = [
         f"{minutes:g} minutes, {clients} clients, {share:.0%} of requests adversarial; "
         f"ViT-B-16 {PRECISION['value']} (random weights), "
-        f"PP-OCRv6_small and a buffalo_l-layout face pack (SCRFD 2.5g + 512-d stand-in) loaded.",
+        f"PP-OCRv6_small and a buffalo_l-layout face pack (SCRFD 2.5g + 512-d stand-in) loaded"
+        + (f"; service environment {extra_env}" if extra_env else "")
+        + ".",
         "",
-        f"- Valid requests: {total_valid} ({total_valid / wall:.1f}/s), **errors {sum(tally.errors.values())}, "
+        f"- Valid requests: {total_valid} ({total_valid / wall * 60:.0f}/min), **errors {sum(tally.errors.values())}, "
         f"wrong answers {sum(tally.wrong.values())}** (CLIP/face vectors cosine ≥ 0.9999/0.999 and OCR text equal to "
         "the answer computed once before the load).",
         f"- Adversarial requests: {sum(tally.adversarial.values())}, answered otherwise than expected: "
         f"{sum(tally.adversarial_unexpected.values())} {dict(tally.adversarial_unexpected) or ''}",
-        f"- `/ping` every 100 ms during the load: p50 {p50 * 1000:.1f} ms, **p99 {p99 * 1000:.1f} ms**, "
+        f"- `/ping` every 100 ms during the load (from a separate process): p50 {p50 * 1000:.1f} ms, "
+        f"**p99 {p99 * 1000:.1f} ms**, "
         f"max {worst * 1000:.0f} ms, failures {watch.ping_failures} ({len(watch.pings)} pings); an idle service "
         f"on the same machine at the same time: p50 {c50 * 1000:.1f} ms, p99 {c99 * 1000:.1f} ms, "
         f"max {cworst * 1000:.0f} ms.",
-        f"- RSS: peak **{watch.peak_rss() / mib:.0f} MiB**; "
+        f"- RSS: {loaded_rss / mib:.0f} MiB with every model loaded (before the load); "
+        f"peak **{watch.peak_rss() / mib:.0f} MiB**; "
         f"after warm-up median {statistics.median(warm) / mib:.0f} MiB; "
         f"first minute after warm-up {statistics.median(first_minute_after_warmup) / mib:.0f} MiB vs last minute "
         f"{statistics.median(last_minute) / mib:.0f} MiB.",
@@ -558,7 +558,7 @@ def big_text(store: Path, packs: Path) -> list[str]:
             for name, text in shapes.items():
                 for route in ("Immich /predict, multipart", "/predict, url-encoded", "MT Photos /clip/txt"):
                     before = rss(process.pid)
-                    watch = Watch(process.pid, url, period_s=0.02).start()
+                    watch = Watch(process.pid, url, period_s=0.02, ping=False).start()
                     started = time.monotonic()
                     if route.endswith("multipart"):  # as Immich sends it (FormData)
                         body, content_type = multipart_fields({"entries": CLIP_TEXT, "text": text})
@@ -666,6 +666,13 @@ def main() -> None:
     parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="CLIP graphs to serve")
     parser.add_argument("--section", default="soak", help="docs/benchmarks.md section to write")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment of the soaked services, e.g. PLUGIN_SERVICE_INFERENCE_NICE=0 (repeatable)",
+    )
     args = parser.parse_args()
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="soak-"))
     PRECISION["value"] = args.precision
@@ -680,7 +687,8 @@ def main() -> None:
         sections += ["### Hostile input", "", *show]
     if not args.no_soak:
         print(f"soak: {args.minutes:g} minutes ...", flush=True)
-        sections += ["### Soak", "", soak(store, packs, args.minutes, args.clients, args.adversarial)]
+        extra_env = dict(item.split("=", 1) for item in args.service_env)
+        sections += ["### Soak", "", soak(store, packs, args.minutes, args.clients, args.adversarial, extra_env)]
     if TARGETS:
         rows = [
             [name, target, measured, "yes" if met else "**no**"] for name, (target, measured, met) in TARGETS.items()
