@@ -2,7 +2,7 @@
 
 Uploads six photos, writes known CLIP embeddings and OCR text into Immich's own tables, installs a
 stand-in of the zh_search database layer with the signatures of its contract v2 (contract_version, health,
-ocr_match, hybrid_candidates_user), and checks ranked OCR search, hybrid ranking, settings and the
+ocr_match, ocr_search_user, hybrid_candidates_user), and checks ranked OCR search, hybrid ranking, settings and the
 regenerate jobs; then drops the layer and checks that the very next searches fall back.
 
 Assets: A exact OCR match (增值税发票 发票号码, cosine .15), B cosine .45 (text 收据), C cosine .42,
@@ -38,6 +38,21 @@ RETURNS TABLE("assetId" uuid, rank real, text_score real) LANGUAGE sql STABLE AS
   FROM zh_search.standin_text m JOIN public.asset a ON a.id = m."assetId",
   LATERAL (SELECT ((length(m.text) - length(replace(m.text, query, ''))) / greatest(length(query), 1))::real AS rank) r
   WHERE strpos(m.text, query) > 0 AND (owner_ids IS NULL OR a."ownerId" = ANY(owner_ids))
+$$;
+-- ocr_match's rows under the contract's filters, in its order: what the patched server pages `ocr:` with
+CREATE FUNCTION zh_search.ocr_search_user(query text, owner_ids uuid[],
+  visibilities text[] DEFAULT ARRAY['archive','timeline','hidden'], with_deleted boolean DEFAULT false,
+  taken_after timestamptz DEFAULT NULL, taken_before timestamptz DEFAULT NULL, asset_type text DEFAULT NULL,
+  max_results integer DEFAULT 100, skip integer DEFAULT 0, after_rank real DEFAULT NULL, after_id uuid DEFAULT NULL)
+RETURNS TABLE("assetId" uuid, rank real, text_score real) LANGUAGE sql STABLE AS $$
+  SELECT t.* FROM zh_search.ocr_match(query, owner_ids) t JOIN public.asset a ON a.id = t."assetId"
+  WHERE cardinality(owner_ids) > 0 AND a."ownerId" = ANY(owner_ids)
+    AND (visibilities IS NULL OR a.visibility::text = ANY(visibilities)) AND (with_deleted OR a."deletedAt" IS NULL)
+    AND (taken_after IS NULL OR a."fileCreatedAt" >= taken_after)
+    AND (taken_before IS NULL OR a."fileCreatedAt" <= taken_before)
+    AND (asset_type IS NULL OR a.type::text = asset_type)
+    AND (after_rank IS NULL OR t.rank < after_rank OR (t.rank = after_rank AND t."assetId" > after_id))
+  ORDER BY t.rank DESC, t."assetId" LIMIT max_results OFFSET skip
 $$;
 CREATE FUNCTION zh_search.hybrid_candidates_user(query text, embedding vector, owner_ids uuid[],
   visibilities text[] DEFAULT ARRAY['archive','timeline','hidden'], with_deleted boolean DEFAULT false,
@@ -156,7 +171,7 @@ def run(api_base: str, dsn: str, images: list[Path]) -> list[Check]:
     # the server re-probes an absent layer every 5 s; its features say when it uses the new one
     check("features.zhSearch once the layer is installed", str(wait_for_layer(client)), "True")
 
-    check("layer: `ocr:发票` ranked by zh_search.ocr_match", search("smart", {"query": "ocr:发票"}), "A D")
+    check("layer: `ocr:发票` ranked by the layer (ocr_search_user)", search("smart", {"query": "ocr:发票"}), "A D")
     check("layer: `OCR：发票` (full-width colon)", search("smart", {"query": "OCR：发票"}), "A D")
     check("layer: metadata `{ocr: 发票}` ranked", search("metadata", {"ocr": "发票"}), "A D")
     check(
