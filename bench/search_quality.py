@@ -185,7 +185,7 @@ def methods(conn: psycopg.Connection) -> dict[str, str | None]:
         "(a) Immich v3.1.0 (pg_trgm %>> on bigram string, newest first)": IMMICH,
         "(a+) Immich predicate ranked by strict_word_similarity": IMMICH_RANKED,
         "(b) zh_search bigram tsvector": BIGRAM_ONLY if has_zh else COMBINED,
-        "(b3) zh_search.ocr_match, layer v3 rank (what the patched Immich runs)": None if has_zh else OCR_MATCH,
+        "(b3) zh_search.ocr_match, layer v3 rank (what the patched Immich runs)": OCR_MATCH,  # with zhparser: + words
         "(c) zhparser words": ZHPARSER if has_zh else None,
         "(d) combined (zh_search.ocr_search with zhparser)": COMBINED if has_zh else None,
     }
