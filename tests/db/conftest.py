@@ -81,6 +81,19 @@ def layer_db(postgres: EmbeddedPostgres) -> str:
     return url
 
 
+@pytest.fixture
+def dbs(immich_db) -> Iterator[tuple[str, psycopg.Connection, psycopg.Connection]]:
+    """(url, Immich's connection as its own role, the superuser's): the layer installed by the superuser."""
+    from plugin_service.db import migrate
+
+    migrate.upgrade(immich_db)
+    with (
+        psycopg.connect(as_immich(immich_db), autocommit=True) as immich,
+        psycopg.connect(libpq(immich_db), autocommit=True) as admin,
+    ):
+        yield immich_db, immich, admin
+
+
 def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 

@@ -16,17 +16,6 @@ from tests.db._immich import indexed_text, new_asset, new_user, ocr_upsert, sear
 from tests.db.conftest import as_immich, libpq
 
 
-@pytest.fixture
-def dbs(immich_db):
-    """(url, immich connection, superuser connection): layer installed by the superuser."""
-    migrate.upgrade(immich_db)
-    with (
-        psycopg.connect(as_immich(immich_db), autocommit=True) as immich,
-        psycopg.connect(libpq(immich_db), autocommit=True) as admin,
-    ):
-        yield immich_db, immich, admin
-
-
 def failures(admin: psycopg.Connection) -> list[tuple[str, str, list]]:
     return [
         (r[0], r[1], r[2])

@@ -6,21 +6,9 @@ from __future__ import annotations
 import re
 
 import psycopg
-import pytest
 
 from plugin_service.db import migrate
 from tests.db._immich import indexed_text, new_asset, new_user, ocr_upsert
-from tests.db.conftest import as_immich, libpq
-
-
-@pytest.fixture
-def dbs(immich_db):
-    migrate.upgrade(immich_db)
-    with (
-        psycopg.connect(as_immich(immich_db), autocommit=True) as immich,
-        psycopg.connect(libpq(immich_db), autocommit=True) as admin,
-    ):
-        yield immich_db, immich, admin
 
 
 def owned_with_text(immich: psycopg.Connection, owner, count: int, text: str, **columns: object) -> list:

@@ -186,9 +186,10 @@ END $$;
 REVOKE ALL ON FUNCTION zh_search.backfill_step(integer) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------------------------
--- Matching. owner_ids narrow to their partitions (plan-time pruning: the statements are EXECUTEd with the
--- values); given asset ids (the hybrid's CLIP neighbours) are looked up by (owner, asset). `top`, when
--- given, keeps only that many best rows (a top-N sort instead of returning and sorting every match).
+-- Matching (ocr_match keeps its v2 body, which calls match_tokens without `top`). owner_ids narrow to their
+-- partitions (plan-time pruning: the statements are EXECUTEd with the values); given asset ids (the hybrid's
+-- CLIP neighbours) are looked up by (owner, asset). `top`, when given, keeps only that many best rows (a
+-- top-N sort instead of returning and sorting every match).
 DROP FUNCTION IF EXISTS zh_search.match_tokens(text, uuid[], uuid[]);
 CREATE OR REPLACE FUNCTION zh_search.match_tokens(query text, owner_ids uuid[], asset_ids uuid[] DEFAULT NULL,
                                                   top integer DEFAULT NULL)
@@ -217,19 +218,6 @@ BEGIN
        FROM ' || source || '
        WHERE (o.tsv @@ $1 OR o.tsv_zh @@ $3)' || narrow || ordered
       USING q, owner_ids, qz, asset_ids, zh_search.rank_tsquery(q);
-  END IF;
-END $$;
-
-CREATE OR REPLACE FUNCTION zh_search.ocr_match(query text, owner_ids uuid[] DEFAULT NULL)
-RETURNS TABLE("assetId" uuid, rank real, text_score real)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, public AS $$
-DECLARE n integer;
-BEGIN
-  IF query IS NULL OR (owner_ids IS NOT NULL AND cardinality(owner_ids) = 0) THEN RETURN; END IF;
-  RETURN QUERY SELECT * FROM zh_search.match_tokens(query, owner_ids, NULL);
-  GET DIAGNOSTICS n = ROW_COUNT;
-  IF n = 0 OR zh_search.substring_wanted(query) THEN
-    RETURN QUERY SELECT * FROM zh_search.match_substrings(query, owner_ids, NULL);
   END IF;
 END $$;
 
