@@ -28,6 +28,11 @@ END $$;
 ALTER FUNCTION zh_search.fold_script(text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION zh_search.query_tsquery(text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION zh_search.query_patterns(text) SET plan_cache_mode = force_generic_plan;
+-- The v1 functions (kept for the unpatched series and the CLI without --user-id) are the opposite: their
+-- LIKE and LIMIT parameters decide the plan, and on the partitioned table the generic plan PL/pgSQL picks
+-- after five calls never uses the trigram index (a mixed CJK+digit query: 2 ms custom, 80-110 ms generic).
+ALTER FUNCTION zh_search.ocr_search(text, integer) SET plan_cache_mode = force_custom_plan;
+ALTER FUNCTION zh_search.hybrid_candidates(text, vector, integer) SET plan_cache_mode = force_custom_plan;
 
 -- The query's tokens OR-ed, for ranking only (matching still needs every phrase): ts_rank of a phrase of
 -- k bigrams compares every pair of positions, of an OR each token once. Our lexemes hold only letters,

@@ -12,6 +12,8 @@ DROP FUNCTION IF EXISTS zh_search.rank_tsquery(tsquery);
 ALTER FUNCTION zh_search.fold_script(text) RESET plan_cache_mode;
 ALTER FUNCTION zh_search.query_tsquery(text) RESET plan_cache_mode;
 ALTER FUNCTION zh_search.query_patterns(text) RESET plan_cache_mode;
+ALTER FUNCTION zh_search.ocr_search(text, integer) RESET plan_cache_mode;
+ALTER FUNCTION zh_search.hybrid_candidates(text, vector, integer) RESET plan_cache_mode;
 DROP FUNCTION IF EXISTS zh_search.doc_tsvector(text);
 CREATE OR REPLACE FUNCTION zh_search.doc_tsvector(t text) RETURNS tsvector
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
