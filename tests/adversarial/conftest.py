@@ -21,7 +21,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests._net import free_port
+from tests._net import free_port, wait_for_pong
 from tests._paths import DATA
 
 KEY = "adversarial-key"
@@ -133,15 +133,8 @@ def start_service(tmp: Path, **env_overrides: str) -> Service:
             [sys.executable, "-m", "plugin_service", "serve"], env=env, stdout=handle, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(url + "/ping", timeout=1).text == "pong":
-                return Service(url, process, has_clip, has_faces, log)
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    if wait_for_pong(url, process):
+        return Service(url, process, has_clip, has_faces, log)
     process.kill()
     pytest.fail("the service did not start:\n" + log.read_text()[-4000:])
 

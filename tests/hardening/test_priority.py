@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,7 @@ from PIL import Image
 from plugin_service.config import Settings
 from plugin_service.runtime import ort_session, tune_malloc
 from plugin_service.serving import Executors
-from tests._net import free_port
+from tests._net import free_port, wait_for_pong
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 
@@ -124,14 +123,7 @@ def test_serve_runs_inference_below_the_event_loop_by_default(tmp_path):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while process.poll() is None and time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/ping", timeout=1).text == "pong":
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
+        if not wait_for_pong(url, process):
             pytest.fail("the service did not start:\n" + log.read_text()[-4000:])
         before = threads(process.pid)
         buffer = io.BytesIO()

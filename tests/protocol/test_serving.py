@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests._net import free_port
+from tests._net import free_port, wait_for_pong
 from tests.ocr.fonts import render_lines
 
 ENTRIES = (
@@ -40,14 +40,7 @@ def server(tmp_path_factory):
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/ping", timeout=1).text == "pong":
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
+    if not wait_for_pong(url, process, timeout=60):
         process.kill()
         pytest.fail("server did not start:\n" + (process.stdout.read() if process.stdout else ""))
     yield url
