@@ -167,8 +167,8 @@ def durable(immich: psycopg.Connection, on: bool) -> None:
 def upsert_costs(
     immich: psycopg.Connection, admin: psycopg.Connection, ids: list[uuid.UUID], rounds: int, per_round: int
 ) -> dict[str, float]:
-    """ms per upsert (mean and median), triggers on vs off in alternating blocks, with fsync off and with
-    PostgreSQL's durable defaults; 1k vs 16k characters (fsync off)."""
+    """ms per upsert (mean and median), triggers on vs off in alternating blocks, with Immich's session on
+    synchronous_commit off (CPU cost only) and on (PostgreSQL's durable default); 1k vs 16k characters with it off."""
     docs = generated(rounds * per_round * 4, 99)
     times: dict[str, list[float]] = {"off": [], "on": [], "durable off": [], "durable on": []}
     k = 0
