@@ -34,6 +34,11 @@ EDGE_CASES = [
     "0 0 8 8 12 3 4",
     "1 2",
     "a 1 b 2 33 4",
+    "G1234次 北京南站→上海虹桥站 06车12F号",
+    "iPhone 15 Pro 256GB",
+    "a1a1a1a1",
+    "G-1234 x 5 g",
+    "ab" + "1a" * 150,
 ]
 
 
@@ -57,11 +62,22 @@ def test_doc_tokens_bigrams_and_trailing_unigram():
     assert doc_tokens("a中b") == [("a", 1), ("中", 2), ("b", 3)]
 
 
+def test_doc_tokens_glue_letters_and_digits():
+    assert doc_tokens("G1234次") == [("g", 1), ("1234", 2), ("次", 3), ("g1234", 1)]
+    assert doc_tokens("iPhone 15 Pro") == [
+        ("iphone", 1), ("15", 2), ("pro", 3), ("iphone15pro", 1), ("15pro", 2)
+    ]  # fmt: skip
+    assert doc_tokens("G-1234 北京") == [("g", 1), ("1234", 2), ("北京", 3), ("京", 3)]  # punctuation parts them
+    assert doc_tokens("coffee shop") == [("coffee", 1), ("shop", 2)]  # letters and letters: two words
+
+
 def test_query_tsquery():
     assert query_tsquery("发票号码") == "('发票' <-> '票号' <-> '号码')"
     assert query_tsquery("中") == "('中':*)"
     assert query_tsquery("iPhone 15") == "('15':*) & ('iphone':*)"
-    assert query_tsquery("iphone15") == "('iphone' <-> '15':*)"
+    assert query_tsquery("iphone15") == "('iphone15':*)"  # letters and digits side by side: one glued word
+    assert query_tsquery("G1234次") == "('g1234' <2> '次':*)"  # two runs wide
+    assert query_tsquery("g1234-x") == "('g' <-> '1234' <-> 'x':*)"  # a text may glue 1234 x: runs, as before
     assert query_tsquery("发票:12345") == "('发票' <-> '12345':*)"
     assert query_tsquery("'&|!():*") is None
     assert query_tsquery("0 0 8 8") == "('0088':*)"

@@ -48,6 +48,12 @@ def _runs(norm: str) -> list[str]:
     return _RUN.findall(norm)
 
 
+# Letters and digits side by side (`g1234`, `12f`, `iphone 15`): such texts also index the glued words
+# (zh_search.has_glued_words / doc_tokens_glued)
+_GLUED_TEXT = re.compile(f"[{WORD}]\\s*[0-9]|[0-9]\\s*[{WORD}]")
+_RUN_WITH_GAP = re.compile(f"([^{CJK}{WORD}0-9]*)([{CJK}]+|[{WORD}]+|[0-9]+)")
+
+
 def doc_tokens(text: str) -> list[tuple[str, int]]:
     """(token, position) as zh_search.doc_tokens(zh_search.normalize(text)) gives them."""
     tokens: list[tuple[str, int]] = []
@@ -60,7 +66,38 @@ def doc_tokens(text: str) -> list[tuple[str, int]]:
         else:
             tokens.append((run[:MAX_TOKEN], first))
             first += 1
-    return [(token, min(pos, MAX_POSITION)) for token, pos in tokens]
+    return [(token, min(pos, MAX_POSITION)) for token, pos in tokens + _glued_words(normalize(text))]
+
+
+def _glued_words(norm: str) -> list[tuple[str, int]]:
+    """A chain is letter and digit runs that alternate with nothing or only whitespace between them
+    (`g1234`, `iphone 15 pro`); each run that starts a link of a chain also gives the glued word from it to
+    the chain's end (at most 100 runs, 100 characters), at its own position."""
+    if not _GLUED_TEXT.search(norm):
+        return []
+    runs: list[tuple[str, int, bool]] = []  # (run, position, glued to the previous run)
+    first = 1
+    previous: str | None = None
+    for gap, run in _RUN_WITH_GAP.findall(norm):
+        cjk = bool(_CJK_START.match(run))
+        glued = (
+            not cjk
+            and not gap.strip()
+            and previous is not None
+            and not _CJK_START.match(previous)
+            and previous[0].isdigit() != run[0].isdigit()
+        )
+        runs.append((run, first, glued))
+        first += len(run) - 1 if cjk and len(run) > 1 else 1
+        previous = run
+    words = []
+    for index, (_, position, _) in enumerate(runs):
+        if index + 1 < len(runs) and runs[index + 1][2]:
+            end = index + 1
+            while end < len(runs) and end - index < 100 and (end == index or runs[end][2]):
+                end += 1
+            words.append(("".join(r for r, _, _ in runs[index:end])[:MAX_TOKEN], position))
+    return words
 
 
 def doc_lexemes(text: str) -> dict[str, list[int]]:
@@ -80,22 +117,34 @@ def query_tsquery(query: str) -> str | None:
 
     Terms (split on whitespace, except between single spaced-out digits) are ANDed; a term's tokens form a
     phrase; CJK runs become adjacent bigrams; the term's last token is a prefix unless it is a CJK run of two
-    or more characters. Traditional characters fold to Simplified, as in the documents."""
+    or more characters. Letters and digits side by side in a term (`g1234`) are one glued word, as documents
+    index them, `N` positions wide for `N` runs; only before another letter or digit run after punctuation
+    (`g1234-x`, where a document may glue across a space) they stay a phrase of runs. Traditional characters
+    fold to Simplified, as in the documents."""
     phrases = []
     for term in _SPACED_DIGITS.sub(r"\1", fold_script(unicodedata.normalize("NFKC", query[:256]).lower())).split():
-        runs = _runs(term)
-        if not runs:
-            continue
-        parts = []
-        for index, run in enumerate(runs):
-            last = index == len(runs) - 1
-            if _CJK_START.match(run) and len(run) > 1:
-                parts.append(" <-> ".join(_quote(run[i : i + 2]) for i in range(len(run) - 1)))
-            elif last:
-                parts.append(_quote(run[:MAX_TOKEN]) + ":*")
+        words: list[list[str]] = []  # runs glued together
+        for gap, run in _RUN_WITH_GAP.findall(term):
+            cjk = bool(_CJK_START.match(run))
+            if words and not gap and not cjk and not _CJK_START.match(words[-1][-1]):
+                words[-1].append(run)
             else:
-                parts.append(_quote(run[:MAX_TOKEN]))
-        phrases.append("(" + " <-> ".join(parts) + ")")
+                words.append([run])
+        text = ""
+        for index, word in enumerate(words):
+            last = index == len(words) - 1
+            run = word[0]
+            if len(word) > 1 and (last or _CJK_START.match(words[index + 1][0])):
+                text += _quote("".join(word)[:MAX_TOKEN]) + (":*" if last else f" <{len(word)}> ")
+                continue
+            if len(word) > 1:
+                text += " <-> ".join(_quote(r[:MAX_TOKEN]) for r in word) + " <-> "
+            elif _CJK_START.match(run) and len(run) > 1:
+                text += " <-> ".join(_quote(run[i : i + 2]) for i in range(len(run) - 1)) + ("" if last else " <-> ")
+            else:
+                text += _quote(run[:MAX_TOKEN]) + (":*" if last else " <-> ")
+        if text:
+            phrases.append("(" + text + ")")
     return " & ".join(sorted(phrases)) if phrases else None
 
 
