@@ -58,6 +58,26 @@ def test_a_rare_glued_word_of_common_parts_is_not_rechecked(dbs):
     assert "Rows Removed by Index Recheck" not in plan, plan  # v4: 400 texts re-checked for the phrase g <-> 1234
 
 
+def test_hostile_glued_texts_are_indexed_and_found(dbs):
+    _, immich, admin = dbs
+    user = new_user(immich)
+    texts = {
+        "repeated": "a1" * 10000,  # 20,000 runs in one chain: uncapped glued words overflowed the tsvector
+        "alternating": "".join(f"{chr(97 + i % 26)}{i % 10}" for i in range(10000)),
+        "long words": " ".join(f"x{i}y{i * 7}z" for i in range(1400)) + " G1234",  # under the 20,000 indexed
+    }
+    ids = {}
+    for name, text in texts.items():
+        ids[name] = new_asset(immich, user)
+        ocr_upsert(immich, ids[name], [text])
+    assert admin.execute("SELECT count(*) FROM zh_search.sync_failure").fetchone()[0] == 0
+    assert found(immich, "a1a1a1", user) == {ids["repeated"]}
+    assert found(immich, "k0l1", user) == {ids["alternating"]}
+    assert found(immich, "x1399y9793z", user) == {ids["long words"]}
+    assert found(immich, "G1234", user) == {ids["long words"]}
+    assert found(immich, "a1" * 20, user) == {ids["repeated"]}  # longer than a glued word: the phrase of runs
+
+
 def test_upgrade_reindexes_existing_texts_and_downgrade_restores_v4(dbs):
     url, immich, admin = dbs
     user = new_user(immich)

@@ -39,6 +39,7 @@ EDGE_CASES = [
     "a1a1a1a1",
     "G-1234 x 5 g",
     "ab" + "1a" * 150,
+    "x9" * 40 + " 12abcd3456efgh7890ijkl 发票",
 ]
 
 
@@ -78,6 +79,8 @@ def test_query_tsquery():
     assert query_tsquery("iphone15") == "('iphone15':*)"  # letters and digits side by side: one glued word
     assert query_tsquery("G1234次") == "('g1234' <2> '次':*)"  # two runs wide
     assert query_tsquery("g1234-x") == "('g' <-> '1234' <-> 'x':*)"  # a text may glue 1234 x: runs, as before
+    # longer than a text's glued word (8 runs): the phrase of runs
+    assert query_tsquery("a1b2c3d4e5") == "(" + " <-> ".join(f"'{c}'" for c in "a1b2c3d4e") + " <-> '5':*)"
     assert query_tsquery("发票:12345") == "('发票' <-> '12345':*)"
     assert query_tsquery("'&|!():*") is None
     assert query_tsquery("0 0 8 8") == "('0088':*)"

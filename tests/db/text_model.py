@@ -20,6 +20,7 @@ _RUN = re.compile(f"[{CJK}]+|[{WORD}]+|[0-9]+")
 _CJK_START = re.compile(f"^[{CJK}]")
 MAX_POSITION = 16383  # tsvector positions stop here
 MAX_TOKEN = 100
+GLUED_RUNS, GLUED_CHARS = 8, 32  # a glued word's length at most: a hostile text's tsvector stays under 1 MB
 
 
 MAX_INDEXED_CHARS = 20000  # zh_search.max_indexed_chars(): visible OCR text indexed per asset
@@ -72,7 +73,7 @@ def doc_tokens(text: str) -> list[tuple[str, int]]:
 def _glued_words(norm: str) -> list[tuple[str, int]]:
     """A chain is letter and digit runs that alternate with nothing or only whitespace between them
     (`g1234`, `iphone 15 pro`); each run that starts a link of a chain also gives the glued word from it to
-    the chain's end (at most 100 runs, 100 characters), at its own position."""
+    the chain's end (at most GLUED_RUNS runs and GLUED_CHARS characters), at its own position."""
     if not _GLUED_TEXT.search(norm):
         return []
     runs: list[tuple[str, int, bool]] = []  # (run, position, glued to the previous run)
@@ -94,9 +95,9 @@ def _glued_words(norm: str) -> list[tuple[str, int]]:
     for index, (_, position, _) in enumerate(runs):
         if index + 1 < len(runs) and runs[index + 1][2]:
             end = index + 1
-            while end < len(runs) and end - index < 100 and (end == index or runs[end][2]):
+            while end < len(runs) and end - index < GLUED_RUNS and runs[end][2]:
                 end += 1
-            words.append(("".join(r for r, _, _ in runs[index:end])[:MAX_TOKEN], position))
+            words.append(("".join(r for r, _, _ in runs[index:end])[:GLUED_CHARS], position))
     return words
 
 
@@ -118,8 +119,9 @@ def query_tsquery(query: str) -> str | None:
     Terms (split on whitespace, except between single spaced-out digits) are ANDed; a term's tokens form a
     phrase; CJK runs become adjacent bigrams; the term's last token is a prefix unless it is a CJK run of two
     or more characters. Letters and digits side by side in a term (`g1234`) are one glued word, as documents
-    index them, `N` positions wide for `N` runs; only before another letter or digit run after punctuation
-    (`g1234-x`, where a document may glue across a space) they stay a phrase of runs. Traditional characters
+    index them, `N` positions wide for `N` runs; before another letter or digit run after punctuation
+    (`g1234-x`, where a document may glue across a space), or longer than a document's glued word, they stay
+    a phrase of runs. Traditional characters
     fold to Simplified, as in the documents."""
     phrases = []
     for term in _SPACED_DIGITS.sub(r"\1", fold_script(unicodedata.normalize("NFKC", query[:256]).lower())).split():
@@ -134,11 +136,12 @@ def query_tsquery(query: str) -> str | None:
         for index, word in enumerate(words):
             last = index == len(words) - 1
             run = word[0]
-            if len(word) > 1 and (last or _CJK_START.match(words[index + 1][0])):
-                text += _quote("".join(word)[:MAX_TOKEN]) + (":*" if last else f" <{len(word)}> ")
+            whole = 1 < len(word) <= GLUED_RUNS and len("".join(word)) <= GLUED_CHARS
+            if whole and (last or _CJK_START.match(words[index + 1][0])):
+                text += _quote("".join(word)) + (":*" if last else f" <{len(word)}> ")
                 continue
             if len(word) > 1:
-                text += " <-> ".join(_quote(r[:MAX_TOKEN]) for r in word) + " <-> "
+                text += " <-> ".join(_quote(r[:MAX_TOKEN]) for r in word) + (":*" if last else " <-> ")
             elif _CJK_START.match(run) and len(run) > 1:
                 text += " <-> ".join(_quote(run[i : i + 2]) for i in range(len(run) - 1)) + ("" if last else " <-> ")
             else:

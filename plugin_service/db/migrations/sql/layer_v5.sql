@@ -5,11 +5,13 @@
 --
 -- Documents: a chain is letter and digit runs that alternate with nothing or only whitespace between them
 -- (`g1234`, `12f`, `iphone 15 pro`); every run that is followed by another link of its chain also gives the
--- glued word from it to the chain's end (`iphone15pro`, `15pro`), at its own position, capped at 100 runs
--- and 100 characters (linear in the text). The runs themselves stay tokens as before.
+-- glued word from it to the chain's end (`iphone15pro`, `15pro`), at its own position, at most 8 runs and 32
+-- characters: linear in the text, and a hostile text (`a1a1…`, 20,000 characters) still fits a tsvector
+-- (uncapped, it exceeded 1 MB). The runs themselves stay tokens as before.
 -- Queries: runs with nothing between them in a term are one glued word, `N` positions wide for `N` runs, a
 -- prefix when it ends the term; before a letter or digit run after punctuation (`g1234-x`, which a document
--- may glue across a space) they stay the v2 phrase of runs. Found before, not now: a term `G1234` in a text
+-- may glue across a space), or longer than a document's glued word (8 runs, 32 characters), they stay the v2
+-- phrase of runs. Found before, not now: a term `G1234` in a text
 -- `G-1234` (punctuation between the runs in the text, none in the query); the substring path still finds
 -- `g1234` inside longer words.
 
@@ -41,8 +43,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
            count(*) FILTER (WHERE NOT glued) OVER (ORDER BY ord) AS chain
     FROM placed
   ), words AS (
-    SELECT left(string_agg(run, '') OVER (PARTITION BY chain ORDER BY ord ROWS BETWEEN CURRENT ROW AND 99 FOLLOWING),
-                100) AS word, first, glues_on
+    SELECT left(string_agg(run, '') OVER (PARTITION BY chain ORDER BY ord ROWS BETWEEN CURRENT ROW AND 7 FOLLOWING),
+                32) AS word, first, glues_on
     FROM chained WHERE NOT cjk AND (glued OR glues_on)
   )
   SELECT d.token, d.pos FROM zh_search.doc_tokens(norm) AS d
@@ -85,11 +87,14 @@ BEGIN
            string_agg(quote_literal(left(run, 100)), ' <-> ' ORDER BY ord) AS phrase
     FROM words GROUP BY tord, word
   ), placed AS (
-    SELECT *, lead(cjk) OVER (PARTITION BY tord ORDER BY word) AS next_cjk FROM grouped
+    SELECT *, lead(cjk) OVER (PARTITION BY tord ORDER BY word) AS next_cjk,
+           n > 1 AND n <= 8 AND length(joined) <= 32 AS whole  -- as long as a document's glued word at most
+    FROM grouped
   ), parts AS (
     SELECT tord, word,
-           CASE WHEN n > 1 AND next_cjk IS NULL THEN quote_literal(left(joined, 100)) || ':*'
-                WHEN n > 1 AND next_cjk THEN quote_literal(left(joined, 100)) || ' <' || n || '> '
+           CASE WHEN whole AND next_cjk IS NULL THEN quote_literal(joined) || ':*'
+                WHEN whole AND next_cjk THEN quote_literal(joined) || ' <' || n || '> '
+                WHEN n > 1 AND next_cjk IS NULL THEN phrase || ':*'
                 WHEN n > 1 THEN phrase || ' <-> '
                 WHEN cjk AND len > 1 THEN
                   (SELECT string_agg(quote_literal(substr(joined, i, 2)), ' <-> ' ORDER BY i)
