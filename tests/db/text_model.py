@@ -59,7 +59,8 @@ def doc_tokens(text: str) -> list[tuple[str, int]]:
     """(token, position) as zh_search.doc_tokens(zh_search.normalize(text)) gives them."""
     tokens: list[tuple[str, int]] = []
     first = 1
-    for run in _runs(normalize(text)):
+    norm = normalize(text)
+    for run in _runs(norm):
         if _CJK_START.match(run) and len(run) > 1:
             tokens += [(run[i : i + 2], first + i) for i in range(len(run) - 1)]
             tokens.append((run[-1], first + len(run) - 2))  # last character, for 1-char queries
@@ -67,7 +68,7 @@ def doc_tokens(text: str) -> list[tuple[str, int]]:
         else:
             tokens.append((run[:MAX_TOKEN], first))
             first += 1
-    return [(token, min(pos, MAX_POSITION)) for token, pos in tokens + _glued_words(normalize(text))]
+    return [(token, min(pos, MAX_POSITION)) for token, pos in tokens + _glued_words(norm)]
 
 
 def _glued_words(norm: str) -> list[tuple[str, int]]:
@@ -121,8 +122,7 @@ def query_tsquery(query: str) -> str | None:
     or more characters. Letters and digits side by side in a term (`g1234`) are one glued word, as documents
     index them, `N` positions wide for `N` runs; before another letter or digit run after punctuation
     (`g1234-x`, where a document may glue across a space), or longer than a document's glued word, they stay
-    a phrase of runs. Traditional characters
-    fold to Simplified, as in the documents."""
+    a phrase of runs. Traditional characters fold to Simplified, as in the documents."""
     phrases = []
     for term in _SPACED_DIGITS.sub(r"\1", fold_script(unicodedata.normalize("NFKC", query[:256]).lower())).split():
         words: list[list[str]] = []  # runs glued together
