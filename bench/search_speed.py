@@ -34,6 +34,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import psycopg
@@ -106,6 +107,20 @@ PER_QUERY: dict[str, float] = {}  # median ms of ocr_search_user per query, from
 PAGE_RECALL: dict[str, list[tuple[float, int]]] = {}
 PARTITIONS = 32  # zh_search.partitions()
 TRIGGERS = ("zh_search_sync_insert", "zh_search_sync_update", "zh_search_sync_delete", "zh_search_sync_truncate")
+
+
+# PostgreSQL's durable defaults (the test helper turns them off); the upsert figures use both
+DURABLE_SETTINGS = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "on"}
+
+
+def immich_database(pg: Any) -> tuple[str, psycopg.Connection, psycopg.Connection]:
+    """A new database with Immich's tables on a bench's PostgreSQL: its URL and two autocommit connections, the
+    superuser's and one as Immich's unprivileged role."""
+    from tests.db.conftest import as_immich, new_immich_database
+
+    url = new_immich_database(pg)
+    admin = psycopg.connect(pg.dsn(url.rsplit("/", 1)[1]), autocommit=True)
+    return url, admin, psycopg.connect(as_immich(url), autocommit=True)
 
 
 def load(conn: psycopg.Connection, n: int, dim: int, seed: int) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
@@ -410,7 +425,6 @@ def main() -> int:
 
     from plugin_service.db import queries
     from tests._postgres import embedded_postgres
-    from tests.db.conftest import as_immich, new_immich_database
 
     figures: dict[str, object] = {}
     settings = {
@@ -419,15 +433,10 @@ def main() -> int:
         "maintenance_work_mem": args.maintenance_work_mem,
         "max_parallel_workers_per_gather": "0",
         "max_parallel_maintenance_workers": "1",
-        # PostgreSQL's durable defaults (the test helper turns them off); the upsert figures use both
-        "fsync": "on",
-        "full_page_writes": "on",
-        "synchronous_commit": "on",
+        **DURABLE_SETTINGS,
     }
     with embedded_postgres(settings) as pg:
-        url = new_immich_database(pg)
-        admin = psycopg.connect(pg.dsn(url.rsplit("/", 1)[1]), autocommit=True)
-        immich = psycopg.connect(as_immich(url), autocommit=True)
+        url, admin, immich = immich_database(pg)
         for index in ("clip_index", "idx_ocr_search_text", '"asset_ocr_assetId_idx"'):
             admin.execute(f"DROP INDEX {index}")
         if args.dim != 512:

@@ -26,7 +26,7 @@ import psycopg
 
 from bench._ocr_corpus import generated
 from bench._report import machine_line, markdown_table, write_section
-from bench.search_speed import load, set_triggers, upsert
+from bench.search_speed import DURABLE_SETTINGS, immich_database, load, set_triggers, upsert
 from plugin_service.db import migrate
 
 TRIGGER_HEADER = (
@@ -34,7 +34,7 @@ TRIGGER_HEADER = (
 )
 EMPTY_BODY = "BEGIN RETURN NULL; END"
 # variants run with PostgreSQL's durable commits, as Immich runs (the others: the CPU cost alone)
-DURABLE = "durable commits: "
+DURABLE_ROW = "durable commits: "
 # the installed functions' shape without the refresh: the ids from the transition table, the exception block
 BLOCK_BODY = """DECLARE ids uuid[];
 BEGIN
@@ -104,15 +104,15 @@ def side_by_side(
             trigger_function("sync_inserted", EMPTY_BODY),
             originals["sync_deleted"],
         ],
-        DURABLE + "triggers off": None,
-        DURABLE + "the layer as installed": list(originals.values()),
+        DURABLE_ROW + "triggers off": None,
+        DURABLE_ROW + "the layer as installed": list(originals.values()),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     k = 0
     for round_no in range(rounds + 1):
         for name, functions in variants.items():
             set_triggers(admin, functions is not None)
-            immich.execute(f"SET synchronous_commit = {'on' if name.startswith(DURABLE) else 'off'}")
+            immich.execute(f"SET synchronous_commit = {'on' if name.startswith(DURABLE_ROW) else 'off'}")
             for sql in functions or []:
                 admin.execute(sql)
             immich.execute("DISCARD PLANS")
@@ -141,21 +141,16 @@ def main() -> int:
 
     from plugin_service.db import queries
     from tests._postgres import embedded_postgres
-    from tests.db.conftest import as_immich, new_immich_database
 
     settings = {
         "shared_buffers": "1GB",
         "max_parallel_workers_per_gather": "0",
         "shared_preload_libraries": "pg_stat_statements",
         "pg_stat_statements.track": "all",  # the statements inside the triggers' functions too
-        "fsync": "on",
-        "full_page_writes": "on",
-        "synchronous_commit": "on",
+        **DURABLE_SETTINGS,
     }
     with embedded_postgres(settings) as pg:
-        url = new_immich_database(pg)
-        admin = psycopg.connect(pg.dsn(url.rsplit("/", 1)[1]), autocommit=True)
-        immich = psycopg.connect(as_immich(url), autocommit=True)
+        url, admin, immich = immich_database(pg)
         admin.execute("DROP INDEX clip_index")  # vectors play no part in a write
         ids, _ = load(admin, args.assets, 512, 42)
         admin.execute("VACUUM ANALYZE")
@@ -176,7 +171,7 @@ def main() -> int:
         times = side_by_side(admin, immich, ids, docs[args.profiled * 2 :], args.rounds, args.per_round)
 
     def row(name: str, v: list[float]) -> list[object]:
-        off = times[DURABLE + "triggers off" if name.startswith(DURABLE) else "triggers off"]
+        off = times[DURABLE_ROW + "triggers off" if name.startswith(DURABLE_ROW) else "triggers off"]
         ratio = statistics.median(v) / statistics.median(off)
         return [
             name,
